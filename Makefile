@@ -1,0 +1,29 @@
+# The two commands of the README, plus helpers. Everything runs from the project's .venv.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: up test lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## up: provision and run Kafka, PostgreSQL, gateway and worker in the foreground
+up: $(STAMP)
+	$(VENV)/bin/opsctl up
+
+## test: provision what the tests need and run the whole suite on real services
+test: $(STAMP)
+	$(VENV)/bin/python -m devstack.provision
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers opsctl devstack
+
+clean:
+	rm -rf .stack

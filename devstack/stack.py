@@ -1,0 +1,235 @@
+"""The whole local system (`make up`): PostgreSQL, Kafka, migrations, topics, gateway, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ops_common.settings import Settings
+from opsctl.migrate import migrate
+from opsctl.topics import ensure_topics, pipeline_topics
+
+from .kafka import KafkaServer
+from .postgres import PostgresServer
+from .processes import ManagedProcess, port_is_free
+from .system import ensure_system_tools
+
+DATABASE = "ops"
+#: Local development only; the servers listen on 127.0.0.1.
+INGEST_PASSWORD = "ops_ingest_dev"
+READER_PASSWORD = "ops_reader_dev"
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """The local ports, all shifted by one offset so several stacks can coexist."""
+
+    offset: int = 0
+
+    @property
+    def postgres(self) -> int:
+        return 15432 + self.offset
+
+    @property
+    def kafka(self) -> int:
+        return 19092 + self.offset
+
+    @property
+    def kafka_controller(self) -> int:
+        return 19093 + self.offset
+
+    @property
+    def gateway(self) -> int:
+        return 18080 + self.offset
+
+    @property
+    def worker(self) -> int:
+        return 19101 + self.offset
+
+
+@dataclass
+class Stack:
+    """The running services of one local stack."""
+
+    root: Path
+    ports: StackPorts
+    postgres: PostgresServer
+    kafka: KafkaServer
+    env: dict[str, str]
+    processes: list[ManagedProcess]
+
+    def stop(self) -> None:
+        """Stop everything, newest first; safe to call twice."""
+        for process in reversed(self.processes):
+            process.stop()
+        self.kafka.stop()
+        self.postgres.stop()
+
+
+def stack_env(root: Path, ports: StackPorts, pg: PostgresServer, api_key: str) -> dict[str, str]:
+    """The environment the stack's processes get and `.stack/env` publishes."""
+    return {
+        "GATEWAY_URL": f"http://127.0.0.1:{ports.gateway}",
+        "OPS_API_KEY": api_key,
+        "DATABASE_URL": pg.dsn(DATABASE),
+        "OPS_INGEST_DATABASE_URL": pg.dsn(DATABASE, "ops_ingest", INGEST_PASSWORD),
+        "OPS_READER_DATABASE_URL": pg.dsn(DATABASE, "ops_reader", READER_PASSWORD),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.kafka}",
+        "WORKER_METRICS_URL": f"http://127.0.0.1:{ports.worker}/metrics",
+        "OPS_API_KEYS": json.dumps({api_key: ["*"]}),
+        "OPS_GATEWAY_PORT": str(ports.gateway),
+        "OPS_WORKER_HTTP_PORT": str(ports.worker),
+        "OPS_WORKER_DATA_DIR": str(root / "worker-data"),
+    }
+
+
+def start_stack(root: Path, ports: StackPorts, *, fresh: bool = False) -> Stack:
+    """Provision and start every service; return once the gateway and worker are ready."""
+    ensure_system_tools()
+    root = root.resolve()
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    _check_ports_free(ports)
+    pg = PostgresServer(root / "pg", ports.postgres, logs_dir=logs)
+    kafka = KafkaServer(
+        root / "kafka", ports.kafka, ports.kafka_controller, cache_dir=cache_dir(), logs_dir=logs
+    )
+    env = stack_env(root, ports, pg, _api_key(root))
+    stack = Stack(root, ports, pg, kafka, env, [])
+    try:
+        pg.start(fresh=fresh)
+        pg.create_database(DATABASE)
+        kafka.start(fresh=fresh)
+        settings = Settings()
+        asyncio.run(
+            migrate(
+                env["DATABASE_URL"],
+                role_passwords={"ops_ingest": INGEST_PASSWORD, "ops_reader": READER_PASSWORD},
+            )
+        )
+        asyncio.run(ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], pipeline_topics(settings)))
+        child_env = {**os.environ, **env}
+        for name, module in (("gateway", "ingest_gateway"), ("worker", "stream_workers")):
+            stack.processes.append(
+                ManagedProcess(
+                    name,
+                    [sys.executable, "-m", module],
+                    log_path=logs / f"{name}.log",
+                    env=child_env,
+                ).start()
+            )
+        _wait_ready(f"{env['GATEWAY_URL']}/readyz", stack.processes[0])
+        _wait_ready(f"http://127.0.0.1:{ports.worker}/readyz", stack.processes[1])
+    except BaseException:
+        stack.stop()
+        raise
+    (root / "env").write_text("".join(f"export {k}={_quote(v)}\n" for k, v in env.items()))
+    return stack
+
+
+def run_foreground(root: Path, ports: StackPorts, *, fresh: bool = False) -> int:
+    """`make up`: start the stack, print how to use it, stop it on Ctrl-C / SIGTERM."""
+    started = time.monotonic()
+    stack = start_stack(root, ports, fresh=fresh)
+    print(_banner(stack, time.monotonic() - started), flush=True)
+    with _stop_signals() as stopping:
+        while not stopping() and all(p.running for p in stack.processes):
+            time.sleep(0.5)
+    dead = [p for p in stack.processes if not p.running]
+    stack.stop()
+    (stack.root / "env").unlink(missing_ok=True)
+    for process in dead:
+        print(f"{process.name} exited unexpectedly; {process.tail()}", file=sys.stderr)
+    print("stack stopped", flush=True)
+    return 1 if dead else 0
+
+
+@contextmanager
+def _stop_signals() -> Iterator[Callable[[], bool]]:
+    stop = {"requested": False}
+
+    def request(signum: int, frame: object) -> None:
+        stop["requested"] = True
+
+    previous = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: stop["requested"]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _wait_ready(url: str, process: ManagedProcess, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.running:
+            raise RuntimeError(f"{process.name} exited during start-up; {process.tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout}s; {process.tail()}")
+
+
+def _check_ports_free(ports: StackPorts) -> None:
+    busy = [
+        p
+        for p in (ports.postgres, ports.kafka, ports.kafka_controller, ports.gateway, ports.worker)
+        if not port_is_free("127.0.0.1", p)
+    ]
+    if busy:
+        raise RuntimeError(f"ports already in use: {busy} (another stack running?)")
+
+
+def _api_key(root: Path) -> str:
+    # Kept across restarts so a developer's scripts keep working.
+    path = root / "api-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def cache_dir() -> Path:
+    """Where downloaded artifacts (the Kafka jars) are cached; OPS_CACHE_DIR overrides."""
+    return Path(os.environ.get("OPS_CACHE_DIR", Path(__file__).resolve().parent.parent / ".cache"))
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def _banner(stack: Stack, seconds: float) -> str:
+    env = stack.env
+    shown = {
+        k: v
+        for k, v in env.items()
+        if not k.startswith("OPS_WORKER") and k != "OPS_API_KEYS" and k != "OPS_GATEWAY_PORT"
+    }
+    lines = [f"ops-telemetry is up in {seconds:.1f}s (logs: {stack.root / 'logs'})", ""]
+    lines += [f"  {k}={v}" for k, v in shown.items()]
+    lines += [
+        "",
+        f"environment written to {stack.root / 'env'}; try:",
+        "",
+        '  curl -sS -X POST "$GATEWAY_URL/telemetry" -H "X-API-Key: $OPS_API_KEY" \\',
+        "    -H 'Content-Type: application/json' \\",
+        '    -d \'{"app":"demo","env":"dev","event":"login","ok":true,"latency_ms":42}\'',
+        "",
+        "(after: source .stack/env) — Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,28 @@
+"""Run the gateway: `python -m ingest_gateway`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ops_common.logging import configure_logging
+from ops_common.settings import Settings
+
+from .app import create_app
+
+
+def main() -> None:
+    """Serve the gateway until SIGTERM/SIGINT; aiohttp drains in-flight requests first."""
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    web.run_app(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        shutdown_timeout=settings.produce_timeout_s + 5,
+        access_log=None,
+        print=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The gateway application: wiring of settings, metrics, producer and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from ops_common.settings import Settings
+
+from .metrics import GatewayMetrics
+from .middleware import build_middleware
+from .producer import EventProducer
+from .routes import METRICS, PRODUCER, SETTINGS, add_routes
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> web.Application:
+    """Build the gateway app; the Kafka producer starts and stops with it."""
+    metrics = GatewayMetrics(registry or CollectorRegistry())
+    # The body is read in chunks under our own limit; aiohttp's limit is a backstop.
+    app = web.Application(
+        middlewares=[build_middleware(metrics)], client_max_size=settings.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[PRODUCER] = EventProducer(settings, metrics)
+    add_routes(app, metrics)
+    app.cleanup_ctx.append(_producer_lifecycle)
+    return app
+
+
+async def _producer_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    async with app[PRODUCER]:
+        yield

@@ -1,0 +1,95 @@
+"""Reading a POST /telemetry body: content type, gzip, size limits, JSON / array / NDJSON."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType
+
+JSON_TYPES = frozenset({"application/json"})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
+
+
+async def read_events(
+    request: web.Request, *, max_body_bytes: int, max_decompressed_bytes: int, max_events: int
+) -> list[Any]:
+    """Return the request's events as decoded JSON values (not yet validated).
+
+    Raises the gateway error for an unsupported type or encoding, an oversized body
+    (before and after decompression), malformed JSON, or too many events.
+    """
+    ndjson = _is_ndjson(request.content_type)
+    if request.content_length is not None and request.content_length > max_body_bytes:
+        raise PayloadTooLarge(f"body is larger than {max_body_bytes} bytes")
+    raw = await _read_limited(request, max_body_bytes)
+    body = _decode_content(raw, request.headers.get("Content-Encoding", ""), max_decompressed_bytes)
+    items = _parse_ndjson(body) if ndjson else _parse_json(body)
+    if not items:
+        raise MalformedBody("the body holds no events")
+    if len(items) > max_events:
+        raise PayloadTooLarge(f"a request may carry at most {max_events} events, got {len(items)}")
+    return items
+
+
+def _is_ndjson(content_type: str) -> bool:
+    if content_type in JSON_TYPES:
+        return False
+    if content_type in NDJSON_TYPES:
+        return True
+    allowed = ", ".join(sorted(JSON_TYPES | NDJSON_TYPES))
+    raise UnsupportedMediaType(f"Content-Type must be one of {allowed}, got {content_type!r}")
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    # Chunked bodies have no Content-Length, so the limit is enforced while reading too.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode_content(raw: bytes, encoding: str, limit: int) -> bytes:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding not in ("gzip", "x-gzip"):
+        raise UnsupportedMediaType(f"Content-Encoding must be gzip or identity, got {encoding!r}")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        # max_length stops a gzip bomb after `limit + 1` bytes instead of inflating it all.
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise MalformedBody(f"body is not valid gzip: {exc}") from None
+    if len(body) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"body is larger than {limit} bytes once decompressed")
+    if not inflater.eof:
+        raise MalformedBody("gzip body is truncated")
+    return body
+
+
+def _parse_json(body: bytes) -> list[Any]:
+    value = _loads(body, where="body")
+    return value if isinstance(value, list) else [value]
+
+
+def _parse_ndjson(body: bytes) -> list[Any]:
+    return [
+        _loads(line, where=f"line {number}")
+        for number, line in enumerate(body.splitlines(), start=1)
+        if line.strip()
+    ]
+
+
+def _loads(data: bytes, *, where: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBody(f"{where} is not valid JSON: {exc}") from None

@@ -1,0 +1,69 @@
+"""The gateway's error hierarchy. `middleware.error_middleware` is the one place that turns
+these into HTTP answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """A request the gateway refuses; `status` and `code` are what the client sees."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        retry_after: int | None = None,
+        events: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.events = events  # how many events this refusal drops, for the rejected counter
+        self.message = message
+        self.details = details or []
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error body of the contract."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class MalformedBody(GatewayError):
+    status, code = 400, "malformed_json"
+
+
+class MissingApiKey(GatewayError):
+    status, code = 401, "unauthorized"
+
+
+class AppNotAllowed(GatewayError):
+    status, code = 403, "forbidden_app"
+
+
+class NotFound(GatewayError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status, code = 405, "method_not_allowed"
+
+
+class PayloadTooLarge(GatewayError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status, code = 415, "unsupported_media_type"
+
+
+class InvalidEvents(GatewayError):
+    status, code = 422, "invalid_events"
+
+
+class KafkaUnavailable(GatewayError):
+    """Kafka did not acknowledge in time; nothing of the request counts as accepted."""
+
+    status, code = 503, "kafka_unavailable"

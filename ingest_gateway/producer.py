@@ -1,0 +1,154 @@
+"""Producing a request's events to Kafka: all sends in flight at once, acknowledged together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from types import TracebackType
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from ops_common.settings import Settings
+
+from .errors import KafkaUnavailable
+from .metrics import GatewayMetrics
+
+log = logging.getLogger(__name__)
+
+Record = tuple[bytes, bytes]  # (key, value)
+
+
+class EventProducer:
+    """Owns the aiokafka producer (idempotent, acks=all) and bounds events in flight.
+
+    `start()` returns at once and connects in the background, so the gateway answers 503
+    rather than refusing to boot while Kafka is down. `stop()` is safe to call twice.
+    """
+
+    def __init__(self, settings: Settings, metrics: GatewayMetrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._producer: AIOKafkaProducer | None = None
+        self._connected = asyncio.Event()
+        self._connector: asyncio.Task[None] | None = None
+        self._inflight = 0
+
+    async def start(self) -> None:
+        """Begin connecting to Kafka in the background."""
+        if self._connector is None:
+            self._connector = asyncio.create_task(self._connect_until_up())
+
+    async def stop(self) -> None:
+        """Flush what is in flight and close the producer."""
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+            self._connector = None
+        if self._producer is not None and self._connected.is_set():
+            await self._producer.stop()
+        self._producer = None
+        self._connected.clear()
+
+    async def __aenter__(self) -> EventProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait until the producer has connected once; False on timeout."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def is_ready(self, timeout: float = 2.0) -> bool:
+        """True when a Kafka broker answers a metadata request now."""
+        if self._producer is None or not self._connected.is_set():
+            return False
+        client = self._producer.client
+        try:
+            cluster = await asyncio.wait_for(client.fetch_all_metadata(), timeout)
+        except (TimeoutError, KafkaError, OSError):
+            return False
+        return bool(cluster.brokers())
+
+    async def send_all(self, records: Sequence[Record]) -> None:
+        """Produce every record and return once Kafka acknowledged all of them.
+
+        Raises `KafkaUnavailable` (503) when Kafka is not connected, the in-flight budget is
+        spent, or the acks do not arrive within the produce timeout. On timeout the sends are
+        not cancelled: they may still land, which is why events carry ids the workers
+        de-duplicate on.
+        """
+        settings = self._settings
+        producer = self._producer
+        if producer is None or not self._connected.is_set():
+            raise KafkaUnavailable("Kafka is not reachable", retry_after=settings.retry_after_s)
+        if self._inflight + len(records) > settings.max_inflight_events:
+            raise KafkaUnavailable(
+                "too many events are waiting for Kafka", retry_after=settings.retry_after_s
+            )
+        self._track_inflight(len(records))
+        started = time.perf_counter()
+        delivery = asyncio.create_task(self._deliver(producer, records))
+        delivery.add_done_callback(lambda _: self._track_inflight(-len(records)))
+        try:
+            await asyncio.wait_for(asyncio.shield(delivery), settings.produce_timeout_s)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("produce failed: %r", exc)
+            raise KafkaUnavailable(
+                "Kafka did not acknowledge the events in time; nothing was accepted",
+                retry_after=settings.retry_after_s,
+            ) from None
+        self._metrics.produce_duration.observe(time.perf_counter() - started)
+
+    async def _deliver(self, producer: AIOKafkaProducer, records: Sequence[Record]) -> None:
+        topic = self._settings.telemetry_topic
+        # send() only appends to the per-partition batch; the awaits below are the acks.
+        acks = [await producer.send(topic, value=value, key=key) for key, value in records]
+        await asyncio.gather(*acks)
+
+    def _track_inflight(self, delta: int) -> None:
+        self._inflight += delta
+        self._metrics.inflight_events.set(self._inflight)
+
+    async def _connect_until_up(self) -> None:
+        delay = 0.2
+        while True:
+            producer = self._build_producer()
+            try:
+                await producer.start()
+            except (KafkaError, OSError) as exc:
+                log.warning("Kafka not reachable yet (%r); retrying in %.1fs", exc, delay)
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._producer = producer
+            self._connected.set()
+            log.info("connected to Kafka at %s", self._settings.kafka_bootstrap_servers)
+            return
+
+    def _build_producer(self) -> AIOKafkaProducer:
+        settings = self._settings
+        return AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id="ops-ingest-gateway",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=settings.producer_linger_ms,
+            max_batch_size=settings.producer_max_batch_bytes,
+            # Undelivered batches expire after this, which frees the in-flight budget.
+            request_timeout_ms=max(int(settings.produce_timeout_s * 1000) * 4, 10_000),
+        )

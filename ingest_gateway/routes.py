@@ -1,0 +1,80 @@
+"""HTTP handlers: POST /telemetry, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from ops_common.event import EventValidationError, partition_key, to_wire, validate_events
+from ops_common.settings import Settings
+
+from .auth import authenticate, authorize
+from .body import read_events
+from .errors import InvalidEvents
+from .metrics import GatewayMetrics
+from .producer import EventProducer, Record
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", GatewayMetrics)
+PRODUCER = web.AppKey("producer", EventProducer)
+
+
+async def post_telemetry(request: web.Request) -> web.Response:
+    """Validate the request's events, produce them all, answer 201 once Kafka acked them."""
+    app = request.app
+    settings = app[SETTINGS]
+    allowed_apps = authenticate(request, settings.api_key_apps)
+    items = await read_events(
+        request,
+        max_body_bytes=settings.max_body_bytes,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+        max_events=settings.max_batch_events,
+    )
+    now = datetime.now(UTC)
+    try:
+        events = validate_events(items, now=now, max_extra_bytes=settings.max_extra_bytes)
+    except EventValidationError as exc:
+        raise InvalidEvents(
+            f"{len(exc.errors)} validation error(s); no event of this request was accepted",
+            details=[{"index": e.index, "field": e.field, "reason": e.reason} for e in exc.errors],
+            events=len(items),
+        ) from None
+    authorize(allowed_apps, (e.app for e in events))
+
+    ids: list[str] = []
+    records: list[Record] = []
+    for event in events:
+        event_id = event.id or uuid.uuid4()
+        ids.append(str(event_id))
+        records.append(
+            (
+                partition_key(event.app, event.env, event.event),
+                to_wire(event, event_id=event_id, ts=event.ts or now, received_at=now),
+            )
+        )
+    await app[PRODUCER].send_all(records)
+    app[METRICS].events_accepted.inc(len(records))
+    return web.json_response({"accepted": len(records), "ids": ids}, status=201)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process is up and serving."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: a Kafka broker answers now."""
+    if await request.app[PRODUCER].is_ready():
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "unavailable", "kafka": "unreachable"}, status=503)
+
+
+def add_routes(app: web.Application, metrics: GatewayMetrics) -> None:
+    """Register every gateway route on `app`."""
+    app.router.add_post("/telemetry", post_telemetry)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))

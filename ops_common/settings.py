@@ -1,0 +1,188 @@
+"""Every configuration value of every process, read from the environment in one place.
+
+`opsctl config` prints this table (name, default, description); the README points there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept a variable under its documented name only (no prefix games)."""
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """Typed, frozen configuration shared by the gateway, the workers and opsctl."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    # --- connections -----------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:19092",
+        validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers, comma-separated host:port.",
+    )
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:15432/ops"),
+        validation_alias=_env("DATABASE_URL"),
+        description="Administrative (superuser) DSN; used by `opsctl migrate` only.",
+    )
+    ingest_database_url: SecretStr = Field(
+        SecretStr("postgresql://ops_ingest:ops_ingest@127.0.0.1:15432/ops"),
+        validation_alias=_env("OPS_INGEST_DATABASE_URL"),
+        description="DSN of the INSERT-only role the workers write with.",
+    )
+    reader_database_url: SecretStr = Field(
+        SecretStr("postgresql://ops_reader:ops_reader@127.0.0.1:15432/ops"),
+        validation_alias=_env("OPS_READER_DATABASE_URL"),
+        description="DSN of the SELECT-only role the read side uses.",
+    )
+    ingest_role_password: SecretStr | None = Field(
+        None,
+        validation_alias=_env("OPS_INGEST_ROLE_PASSWORD"),
+        description="When set, `opsctl migrate` sets this password on role ops_ingest.",
+    )
+    reader_role_password: SecretStr | None = Field(
+        None,
+        validation_alias=_env("OPS_READER_ROLE_PASSWORD"),
+        description="When set, `opsctl migrate` sets this password on role ops_reader.",
+    )
+
+    # --- topics ----------------------------------------------------------------------------
+    telemetry_topic: str = Field(
+        "ops.telemetry",
+        validation_alias=_env("OPS_TELEMETRY_TOPIC"),
+        description="Topic the gateway produces events to, keyed by app|env|event.",
+    )
+    dead_letter_topic: str = Field(
+        "ops.telemetry.dlq",
+        validation_alias=_env("OPS_DEAD_LETTER_TOPIC"),
+        description="Topic the workers move undecodable or invalid messages to.",
+    )
+    telemetry_partitions: int = Field(
+        6,
+        ge=1,
+        validation_alias=_env("OPS_TELEMETRY_PARTITIONS"),
+        description="Partitions of the telemetry topic (caps the useful worker count).",
+    )
+
+    # --- gateway ---------------------------------------------------------------------------
+    gateway_host: str = Field(
+        "127.0.0.1", validation_alias=_env("OPS_GATEWAY_HOST"), description="Gateway bind host."
+    )
+    gateway_port: int = Field(
+        18080, validation_alias=_env("OPS_GATEWAY_PORT"), description="Gateway bind port."
+    )
+    api_keys: dict[str, list[str]] = Field(
+        default_factory=dict,
+        validation_alias=_env("OPS_API_KEYS"),
+        description='API keys as JSON {"<key>": ["app-a", "app-b"]}; "*" allows every app.',
+    )
+    max_body_bytes: int = Field(
+        1_048_576,
+        validation_alias=_env("OPS_MAX_BODY_BYTES"),
+        description="Largest request body accepted on the wire (compressed size).",
+    )
+    max_decompressed_bytes: int = Field(
+        8_388_608,
+        validation_alias=_env("OPS_MAX_DECOMPRESSED_BYTES"),
+        description="Largest body after gzip decompression (guards against gzip bombs).",
+    )
+    max_batch_events: int = Field(
+        1000,
+        validation_alias=_env("OPS_MAX_BATCH_EVENTS"),
+        description="Most events one request may carry.",
+    )
+    max_extra_bytes: int = Field(
+        4096,
+        validation_alias=_env("OPS_MAX_EXTRA_BYTES"),
+        description="Largest serialized `extra` object per event.",
+    )
+    produce_timeout_s: float = Field(
+        5.0,
+        validation_alias=_env("OPS_PRODUCE_TIMEOUT_S"),
+        description="How long a request waits for Kafka acks before answering 503.",
+    )
+    retry_after_s: int = Field(
+        5,
+        validation_alias=_env("OPS_RETRY_AFTER_S"),
+        description="Retry-After seconds sent with 503 answers.",
+    )
+    max_inflight_events: int = Field(
+        200_000,
+        validation_alias=_env("OPS_MAX_INFLIGHT_EVENTS"),
+        description="Events awaiting Kafka acks across all requests; beyond it requests get 503.",
+    )
+    producer_linger_ms: int = Field(
+        5,
+        validation_alias=_env("OPS_PRODUCER_LINGER_MS"),
+        description="aiokafka linger.ms: how long to wait to fill a produce batch.",
+    )
+    producer_max_batch_bytes: int = Field(
+        262_144,
+        validation_alias=_env("OPS_PRODUCER_MAX_BATCH_BYTES"),
+        description="aiokafka max_batch_size per partition.",
+    )
+
+    # --- workers ---------------------------------------------------------------------------
+    worker_app_id: str = Field(
+        "ops-workers",
+        validation_alias=_env("OPS_WORKER_APP_ID"),
+        description="Faust app id (also the consumer group).",
+    )
+    worker_batch_max: int = Field(
+        2000,
+        validation_alias=_env("OPS_WORKER_BATCH_MAX"),
+        description="Most events the persist agent writes in one INSERT.",
+    )
+    worker_batch_within_s: float = Field(
+        0.25,
+        validation_alias=_env("OPS_WORKER_BATCH_WITHIN_S"),
+        description="Longest the persist agent waits to fill a batch.",
+    )
+    worker_http_host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("OPS_WORKER_HTTP_HOST"),
+        description="Bind host of the worker's /metrics and health endpoints.",
+    )
+    worker_http_port: int = Field(
+        19101,
+        validation_alias=_env("OPS_WORKER_HTTP_PORT"),
+        description="Bind port of the worker's /metrics and health endpoints.",
+    )
+    worker_data_dir: str = Field(
+        ".stack/worker-data",
+        validation_alias=_env("OPS_WORKER_DATA_DIR"),
+        description="Faust's local data directory.",
+    )
+    db_retry_max_s: float = Field(
+        10.0,
+        validation_alias=_env("OPS_DB_RETRY_MAX_S"),
+        description="Longest back-off between attempts when PostgreSQL is unreachable.",
+    )
+
+    # --- logging ---------------------------------------------------------------------------
+    log_level: str = Field(
+        "INFO", validation_alias=_env("OPS_LOG_LEVEL"), description="Log level of every process."
+    )
+    log_json: bool = Field(
+        False,
+        validation_alias=_env("OPS_LOG_JSON"),
+        description="Log JSON lines instead of console-formatted lines.",
+    )
+
+    @cached_property
+    def api_key_apps(self) -> dict[str, frozenset[str]]:
+        """API keys by SHA-256 digest, so the plain keys are not kept in lookups or logs."""
+        return {api_key_digest(key): frozenset(apps) for key, apps in self.api_keys.items()}
+
+
+def api_key_digest(key: str) -> str:
+    """The digest under which `Settings.api_key_apps` files a key."""
+    return hashlib.sha256(key.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""`opsctl`: operational commands (migrate, create-topics, config, up)."""

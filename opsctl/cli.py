@@ -1,0 +1,72 @@
+"""`opsctl` command line: migrate, create-topics, config, up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from ops_common.logging import configure_logging
+from ops_common.settings import Settings
+
+from .migrate import migrate
+from .topics import ensure_topics, pipeline_topics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `opsctl` script."""
+    parser = argparse.ArgumentParser(prog="opsctl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply pending sql/ migrations (DATABASE_URL)")
+    commands.add_parser("create-topics", help="create the pipeline's Kafka topics")
+    commands.add_parser("config", help="list every environment variable with its default")
+    up = commands.add_parser("up", help="run the whole system locally in the foreground")
+    up.add_argument("--stack-dir", type=Path, default=Path(".stack"))
+    up.add_argument("--port-offset", type=int, default=0)
+    up.add_argument("--fresh", action="store_true", help="start from empty data")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    if args.command == "migrate":
+        applied = asyncio.run(
+            migrate(
+                settings.database_url.get_secret_value(), role_passwords=_role_passwords(settings)
+            )
+        )
+        print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+    elif args.command == "create-topics":
+        asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, pipeline_topics(settings)))
+        print("topics ready")
+    elif args.command == "config":
+        print(_config_table())
+    elif args.command == "up":
+        from devstack.stack import StackPorts, run_foreground
+
+        return run_foreground(args.stack_dir, StackPorts(args.port_offset), fresh=args.fresh)
+    return 0
+
+
+def _role_passwords(settings: Settings) -> dict[str, str]:
+    passwords = {
+        "ops_ingest": settings.ingest_role_password,
+        "ops_reader": settings.reader_role_password,
+    }
+    return {role: pw.get_secret_value() for role, pw in passwords.items() if pw is not None}
+
+
+def _config_table() -> str:
+    rows = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        name = alias.choices[0] if alias is not None and hasattr(alias, "choices") else "?"
+        default = "{}" if field.default_factory is not None else field.default
+        if hasattr(default, "get_secret_value"):
+            default = "(secret)"
+        rows.append(f"{name:<30} {default!s:<45} {field.description}")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Run one worker: `python -m stream_workers`."""
+
+from __future__ import annotations
+
+import faust
+
+from ops_common.logging import configure_logging
+from ops_common.settings import Settings
+
+from .app import create_worker
+
+
+def main() -> None:
+    """Run until SIGTERM/SIGINT; Faust then commits the offsets of stored batches."""
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    worker = create_worker(settings)
+    faust.Worker(
+        worker.app,
+        *worker.services,
+        loglevel=settings.log_level,
+        override_logging=False,
+    ).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Storing events in PostgreSQL: one INSERT per batch, idempotent on the event id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+import asyncpg
+import orjson
+
+from ops_common.event import WireEvent
+
+from .metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+# ops_ingest holds INSERT only: no conflict target (that needs SELECT), no RETURNING, no COPY
+# (refused under RLS). The command tag's row count tells inserted from duplicate.
+INSERT_EVENTS = """
+INSERT INTO ops_metrics (id, ts, app, env, event, ok, latency_ms, err_code, extra, received_at)
+SELECT * FROM unnest(
+    $1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
+    $6::boolean[], $7::integer[], $8::text[], $9::jsonb[], $10::timestamptz[]
+)
+ON CONFLICT DO NOTHING
+"""
+
+# Errors about the data itself: retrying cannot help, the offending row must be set aside.
+_ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """Outcome of storing one batch."""
+
+    inserted: int  #: rows newly stored
+    duplicates: int  #: rows whose id was already stored
+    refused: list[tuple[WireEvent, str]]  #: rows PostgreSQL refused, with its message
+
+
+class EventStore:
+    """An asyncpg pool writing as the INSERT-only role. `start()`/`stop()` are idempotent."""
+
+    def __init__(self, dsn: str, metrics: WorkerMetrics, *, retry_max_s: float = 10.0) -> None:
+        self._dsn = dsn
+        self._metrics = metrics
+        self._retry_max_s = retry_max_s
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Create the pool, waiting (with back-off) while PostgreSQL is unreachable."""
+        async with self._lock:
+            delay = 0.2
+            while self._pool is None:
+                try:
+                    self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("PostgreSQL not reachable (%r); retrying in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._retry_max_s)
+
+    async def stop(self) -> None:
+        """Close the pool."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def __aenter__(self) -> EventStore:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        """True when PostgreSQL answers now."""
+        if self._pool is None:
+            return False
+        try:
+            await asyncio.wait_for(self._pool.fetchval("SELECT 1"), timeout)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+        return True
+
+    async def write(self, events: Sequence[WireEvent]) -> WriteResult:
+        """Store `events`, retrying until PostgreSQL takes them; never drops a row silently.
+
+        A batch PostgreSQL refuses for its data is bisected so only the bad rows are returned
+        in `refused` and every other row is stored.
+        """
+        if not events:
+            return WriteResult(0, 0, [])
+        try:
+            inserted = await self._insert_retrying(events)
+        except _ROW_ERRORS as exc:
+            if len(events) == 1:
+                return WriteResult(0, 0, [(events[0], str(exc))])
+            middle = len(events) // 2
+            left = await self.write(events[:middle])
+            right = await self.write(events[middle:])
+            return WriteResult(
+                left.inserted + right.inserted,
+                left.duplicates + right.duplicates,
+                left.refused + right.refused,
+            )
+        return WriteResult(inserted, len(events) - inserted, [])
+
+    async def _insert_retrying(self, events: Sequence[WireEvent]) -> int:
+        delay = 0.2
+        while True:
+            try:
+                return await self._insert(events)
+            except _ROW_ERRORS:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._metrics.db_retries.inc()
+                log.warning("insert failed (%r); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
+
+    async def _insert(self, events: Sequence[WireEvent]) -> int:
+        await self.start()
+        pool = self._pool
+        if pool is None:
+            raise asyncpg.InterfaceError("the event store is stopped")
+        started = time.perf_counter()
+        status = await pool.execute(INSERT_EVENTS, *_columns(events))
+        self._metrics.insert_duration.observe(time.perf_counter() - started)
+        self._metrics.insert_size.observe(len(events))
+        return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"
+
+
+def _columns(events: Sequence[WireEvent]) -> tuple[list[object], ...]:
+    return (
+        [e.id for e in events],
+        [e.ts for e in events],
+        [e.app for e in events],
+        [e.env for e in events],
+        [e.event for e in events],
+        [e.ok for e in events],
+        [e.latency_ms for e in events],
+        [e.err_code for e in events],
+        [None if e.extra is None else orjson.dumps(e.extra).decode() for e in events],
+        [e.received_at for e in events],
+    )
