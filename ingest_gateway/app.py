@@ -18,9 +18,12 @@ from .routes import METRICS, PRODUCER, SETTINGS, add_routes
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> web.Application:
     """Build the gateway app; the Kafka producer starts and stops with it."""
     metrics = GatewayMetrics(registry or CollectorRegistry())
-    # The body is read in chunks under our own limit; aiohttp's limit is a backstop.
+    # body.py reads and inflates the body itself, under its own limits: aiohttp's automatic
+    # decompression would inflate a gzip bomb before any limit could apply.
     app = web.Application(
-        middlewares=[build_middleware(metrics)], client_max_size=settings.max_body_bytes
+        middlewares=[build_middleware(metrics)],
+        client_max_size=settings.max_body_bytes,
+        handler_args={"auto_decompress": False},
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics

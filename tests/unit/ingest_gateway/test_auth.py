@@ -133,6 +133,9 @@ def test_authorize_allows(allowed: frozenset[str], apps: list[str]) -> None:
             ["billing", "zeta"],
             id="mixed-batch",
         ),
+        pytest.param(
+            frozenset({"a"}), ["z", "y", "x", "w", "a", "v"], ["v", "w", "x", "y", "z"], id="sorted"
+        ),
         pytest.param(frozenset(), ["checkout"], ["checkout"], id="key-with-no-apps"),
         pytest.param(frozenset({"Checkout"}), ["checkout"], ["checkout"], id="case-sensitive"),
     ],

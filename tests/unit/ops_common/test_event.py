@@ -43,31 +43,21 @@ def errors_of(items: list[Any], max_extra_bytes: int = MAX_EXTRA) -> list[FieldE
     return info.value.errors
 
 
+def cases(table: list[tuple[Any, ...]]) -> list[Any]:
+    """Turn `(id, *values)` rows into pytest params, keeping each row on one line."""
+    return [pytest.param(*row[1:], id=row[0]) for row in table]
+
+
 def test_minimal_event_is_valid_and_optional_fields_are_none() -> None:
     [result] = validate([event()])
     assert (result.app, result.env, result.event, result.ok) == ("checkout", "prod", "pay", True)
-    assert (result.latency_ms, result.err_code, result.extra, result.ts, result.id) == (
-        None,
-        None,
-        None,
-        None,
-        None,
-    )
+    optional = (result.latency_ms, result.err_code, result.extra, result.ts, result.id)
+    assert optional == (None, None, None, None, None)
 
 
 def test_full_event_is_parsed_to_typed_values() -> None:
-    [result] = validate(
-        [
-            event(
-                ok=False,
-                latency_ms=250,
-                err_code="E_TIMEOUT",
-                extra={"region": "eu"},
-                ts="2025-06-01T11:00:00Z",
-                id=EVENT_ID,
-            )
-        ]
-    )
+    full = event(ok=False, latency_ms=250, err_code="E_TIMEOUT", extra={"region": "eu"})
+    [result] = validate([{**full, "ts": "2025-06-01T11:00:00Z", "id": EVENT_ID}])
     assert result.ok is False
     assert result.latency_ms == 250
     assert result.err_code == "E_TIMEOUT"
@@ -76,106 +66,73 @@ def test_full_event_is_parsed_to_typed_values() -> None:
     assert result.id == uuid.UUID(EVENT_ID)
 
 
-@pytest.mark.parametrize(
-    ("overrides", "field", "value"),
-    [
-        pytest.param({"app": "a" * 64}, "app", "a" * 64, id="name-64-chars"),
-        pytest.param({"env": "eu-west_1.b:2"}, "env", "eu-west_1.b:2", id="name-all-punctuation"),
-        pytest.param({"latency_ms": 0}, "latency_ms", 0, id="latency-zero"),
-        pytest.param({"latency_ms": 2147483647}, "latency_ms", 2147483647, id="latency-max"),
-        pytest.param({"err_code": "e" * 128}, "err_code", "e" * 128, id="err-code-128-chars"),
-        pytest.param({"extra": {}}, "extra", {}, id="extra-empty-object"),
-        pytest.param({"ts": "2025-06-01T12:00:00Z"}, "ts", NOW, id="ts-now"),
-        pytest.param(
-            {"ts": "2025-05-31T12:00:00Z"},
-            "ts",
-            NOW - timedelta(hours=24),
-            id="ts-exactly-24h-past",
-        ),
-        pytest.param(
-            {"ts": "2025-06-01T12:05:00Z"},
-            "ts",
-            NOW + timedelta(minutes=5),
-            id="ts-exactly-5min-future",
-        ),
-        pytest.param(
-            {"ts": "2025-06-01T13:00:00+02:00"}, "ts", NOW - timedelta(hours=1), id="ts-with-offset"
-        ),
-        pytest.param({"id": EVENT_ID.upper()}, "id", uuid.UUID(EVENT_ID), id="id-uppercase"),
-    ],
-)
+ACCEPTED: list[tuple[Any, ...]] = [
+    ("name-64-chars", {"app": "a" * 64}, "app", "a" * 64),
+    ("name-all-punctuation", {"env": "eu-west_1.b:2"}, "env", "eu-west_1.b:2"),
+    ("latency-zero", {"latency_ms": 0}, "latency_ms", 0),
+    ("latency-max", {"latency_ms": 2147483647}, "latency_ms", 2147483647),
+    ("err-code-128-chars", {"err_code": "e" * 128}, "err_code", "e" * 128),
+    ("extra-empty-object", {"extra": {}}, "extra", {}),
+    ("ts-now", {"ts": "2025-06-01T12:00:00Z"}, "ts", NOW),
+    ("ts-exactly-24h-past", {"ts": "2025-05-31T12:00:00Z"}, "ts", NOW - timedelta(hours=24)),
+    ("ts-exactly-5min-future", {"ts": "2025-06-01T12:05:00Z"}, "ts", NOW + timedelta(minutes=5)),
+    ("ts-with-offset", {"ts": "2025-06-01T13:00:00+02:00"}, "ts", NOW - timedelta(hours=1)),
+    ("id-uppercase", {"id": EVENT_ID.upper()}, "id", uuid.UUID(EVENT_ID)),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field", "value"), cases(ACCEPTED))
 def test_accepted_values(overrides: dict[str, Any], field: str, value: Any) -> None:
     [result] = validate([event(**overrides)])
     assert getattr(result, field) == value
 
 
 NAME_CASES = [
-    (MISSING, "Field required", "missing"),
-    ("", "should match pattern", "empty"),
-    ("a" * 65, "should match pattern", "65-chars"),
-    ("a|b", "should match pattern", "pipe"),
-    ("a b", "should match pattern", "space"),
-    ("-abc", "should match pattern", "leading-dash"),
-    ("abc\n", "should match pattern", "trailing-newline"),
-    (5, "valid string", "number"),
-    (None, "valid string", "null"),
+    ("missing", MISSING, "Field required"),
+    ("empty", "", "should match pattern"),
+    ("65-chars", "a" * 65, "should match pattern"),
+    ("pipe", "a|b", "should match pattern"),
+    ("space", "a b", "should match pattern"),
+    ("leading-dash", "-abc", "should match pattern"),
+    ("trailing-newline", "abc\n", "should match pattern"),
+    ("number", 5, "valid string"),
+    ("null", None, "valid string"),
 ]
 
-REJECTIONS = [
+REJECTED: list[tuple[Any, ...]] = [
     *(
-        pytest.param({name: value}, name, reason, id=f"{name}-{case}")
+        (f"{name}-{case}", {name: value}, name, reason)
         for name in ("app", "env", "event")
-        for value, reason, case in NAME_CASES
+        for case, value, reason in NAME_CASES
     ),
-    pytest.param({"ok": MISSING}, "ok", "Field required", id="ok-missing"),
-    pytest.param({"ok": "true"}, "ok", "valid boolean", id="ok-string"),
-    pytest.param({"ok": 1}, "ok", "valid boolean", id="ok-int"),
-    pytest.param({"ok": None}, "ok", "valid boolean", id="ok-null"),
-    pytest.param(
-        {"latency_ms": -1}, "latency_ms", "greater than or equal to 0", id="latency-negative"
-    ),
-    pytest.param({"latency_ms": 1.5}, "latency_ms", "valid integer", id="latency-float"),
-    pytest.param({"latency_ms": 10.0}, "latency_ms", "valid integer", id="latency-whole-float"),
-    pytest.param({"latency_ms": "10"}, "latency_ms", "valid integer", id="latency-string"),
-    pytest.param({"latency_ms": True}, "latency_ms", "valid integer", id="latency-bool"),
-    pytest.param(
-        {"latency_ms": 2147483648},
-        "latency_ms",
-        "less than or equal to 2147483647",
-        id="latency-too-big",
-    ),
-    pytest.param({"err_code": ""}, "err_code", "at least 1 character", id="err-code-empty"),
-    pytest.param(
-        {"err_code": "e" * 129}, "err_code", "at most 128 characters", id="err-code-too-long"
-    ),
-    pytest.param({"err_code": 42}, "err_code", "valid string", id="err-code-number"),
-    pytest.param({"extra": [1, 2]}, "extra", "valid dictionary", id="extra-list"),
-    pytest.param({"extra": "x"}, "extra", "valid dictionary", id="extra-string"),
-    pytest.param(
-        {"extra": {"k": "v" * MAX_EXTRA}},
-        "extra",
-        f"must serialize to at most {MAX_EXTRA} bytes",
-        id="extra-too-large",
-    ),
-    pytest.param({"ts": 1748779200}, "ts", "must be an RFC 3339 string", id="ts-number"),
-    pytest.param({"ts": "2025-06-01T12:00:00"}, "ts", "timezone", id="ts-no-timezone"),
-    pytest.param({"ts": "yesterday"}, "ts", "valid datetime", id="ts-garbage"),
-    pytest.param(
-        {"ts": "2025-05-31T11:59:59Z"}, "ts", "is more than 24 hours in the past", id="ts-too-old"
-    ),
-    pytest.param(
-        {"ts": "2025-06-01T12:05:01Z"},
-        "ts",
-        "is more than 5 minutes in the future",
-        id="ts-too-new",
-    ),
-    pytest.param({"id": "not-a-uuid"}, "id", "valid UUID", id="id-not-uuid"),
-    pytest.param({"id": 12345}, "id", "must be an RFC 3339 string", id="id-number"),
-    pytest.param({"colour": "red"}, "colour", "is not a known field", id="unknown-field"),
+    ("ok-missing", {"ok": MISSING}, "ok", "Field required"),
+    ("ok-string", {"ok": "true"}, "ok", "valid boolean"),
+    ("ok-int", {"ok": 1}, "ok", "valid boolean"),
+    ("ok-null", {"ok": None}, "ok", "valid boolean"),
+    ("latency-negative", {"latency_ms": -1}, "latency_ms", "greater than or equal to 0"),
+    ("latency-float", {"latency_ms": 1.5}, "latency_ms", "valid integer"),
+    ("latency-whole-float", {"latency_ms": 10.0}, "latency_ms", "valid integer"),
+    ("latency-string", {"latency_ms": "10"}, "latency_ms", "valid integer"),
+    ("latency-bool", {"latency_ms": True}, "latency_ms", "valid integer"),
+    ("latency-too-big", {"latency_ms": 2147483648}, "latency_ms", "less than or equal to 2147"),
+    ("err-code-empty", {"err_code": ""}, "err_code", "at least 1 character"),
+    ("err-code-too-long", {"err_code": "e" * 129}, "err_code", "at most 128 characters"),
+    ("err-code-number", {"err_code": 42}, "err_code", "valid string"),
+    ("extra-list", {"extra": [1, 2]}, "extra", "valid dictionary"),
+    ("extra-string", {"extra": "x"}, "extra", "valid dictionary"),
+    ("extra-too-large", {"extra": {"k": "v" * 100}}, "extra", "must serialize to at most 100 b"),
+    ("ts-number", {"ts": 1748779200}, "ts", "must be an RFC 3339 string"),
+    ("ts-no-timezone", {"ts": "2025-06-01T12:00:00"}, "ts", "timezone"),
+    ("ts-garbage", {"ts": "yesterday"}, "ts", "valid datetime"),
+    ("ts-too-old", {"ts": "2025-05-31T11:59:59Z"}, "ts", "is more than 24 hours in the past"),
+    ("ts-too-new", {"ts": "2025-06-01T12:05:01Z"}, "ts", "is more than 5 minutes in the future"),
+    ("id-not-uuid", {"id": "not-a-uuid"}, "id", "valid UUID"),
+    ("id-number", {"id": 12345}, "id", "must be an RFC 3339 string"),
+    ("unknown-field", {"colour": "red"}, "colour", "is not a known field"),
 ]
 
 
-@pytest.mark.parametrize(("overrides", "field", "reason"), REJECTIONS)
+@pytest.mark.parametrize(("overrides", "field", "reason"), cases(REJECTED))
 def test_rejected_field(overrides: dict[str, Any], field: str, reason: str) -> None:
     errors = errors_of([event(**overrides)])
     assert len(errors) == 1, errors
@@ -237,16 +194,10 @@ def test_deeply_nested_extra_is_a_validation_error_not_a_crash() -> None:
 # --- wire format -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "fields",
-    [
-        pytest.param({}, id="minimal"),
-        pytest.param(
-            {"ok": False, "latency_ms": 17, "err_code": "E1", "extra": {"n": [1, 2], "s": "x"}},
-            id="full",
-        ),
-    ],
-)
+FULL_WIRE = {"ok": False, "latency_ms": 17, "err_code": "E1", "extra": {"n": [1, 2], "s": "x"}}
+
+
+@pytest.mark.parametrize("fields", [{}, FULL_WIRE], ids=["minimal", "full"])
 def test_to_wire_decode_round_trip(fields: dict[str, Any]) -> None:
     [accepted] = validate([event(**fields)])
     event_id = uuid.UUID(EVENT_ID)
@@ -266,32 +217,20 @@ def test_to_wire_is_json_with_string_id_and_iso_times() -> None:
     assert doc["latency_ms"] is None
 
 
-@pytest.mark.parametrize(
-    ("value", "bad_field"),
-    [
-        pytest.param(b"\x00\xffnot json", None, id="garbage-bytes"),
-        pytest.param(b"[]", None, id="json-array"),
-        pytest.param(
-            orjson.dumps(
-                {"ts": "2025-06-01T12:00:00Z", "received_at": "2025-06-01T12:00:00Z", **MINIMAL}
-            ),
-            "id",
-            id="missing-id",
-        ),
-        pytest.param(
-            orjson.dumps(
-                {
-                    "id": EVENT_ID,
-                    "ts": "2025-06-01T12:00:00",
-                    "received_at": "2025-06-01T12:00:00Z",
-                    **MINIMAL,
-                }
-            ),
-            "ts",
-            id="naive-ts",
-        ),
-    ],
-)
+TIMES = {"ts": "2025-06-01T12:00:00Z", "received_at": "2025-06-01T12:00:00Z"}
+BAD_WIRE: list[tuple[Any, ...]] = [
+    ("garbage-bytes", b"\x00\xffnot json", None),
+    ("json-array", b"[]", None),
+    ("missing-id", orjson.dumps({**TIMES, **MINIMAL}), "id"),
+    (
+        "naive-ts",
+        orjson.dumps({**TIMES, **MINIMAL, "id": EVENT_ID, "ts": "2025-06-01T12:00"}),
+        "ts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "bad_field"), cases(BAD_WIRE))
 def test_decode_wire_event_rejects_bad_messages(value: bytes, bad_field: str | None) -> None:
     with pytest.raises(ValidationError) as info:
         decode_wire_event(value)

@@ -1,0 +1,80 @@
+"""Session-wide real services: one PostgreSQL and one Kafka broker, started once, lazily
+(unit tests never start them)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from support.services import Broker, Database, start_broker, start_database
+
+from opsctl.migrate import migrate
+
+TEST_DATABASE = "ops_test"
+INGEST_PASSWORD = "ingest_test_pw"
+READER_PASSWORD = "reader_test_pw"
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[Database]:
+    """A PostgreSQL server with the migrated test database."""
+    db = start_database()
+    try:
+        admin = db.dsn("postgres")
+        asyncio.run(_create_database(admin, TEST_DATABASE))
+        asyncio.run(
+            migrate(
+                db.dsn(TEST_DATABASE),
+                role_passwords={"ops_ingest": INGEST_PASSWORD, "ops_reader": READER_PASSWORD},
+            )
+        )
+        yield db
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    """The session's Kafka broker (never stopped by tests; outage tests get their own)."""
+    kafka = start_broker()
+    try:
+        yield kafka
+    finally:
+        kafka.close()
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(database: Database) -> str:
+    """Superuser DSN of the test database."""
+    return database.dsn(TEST_DATABASE)
+
+
+@pytest.fixture(scope="session")
+def ingest_dsn(database: Database) -> str:
+    """DSN of the INSERT-only role on the test database."""
+    return database.dsn(TEST_DATABASE, "ops_ingest", INGEST_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def reader_dsn(database: Database) -> str:
+    """DSN of the SELECT-only role on the test database."""
+    return database.dsn(TEST_DATABASE, "ops_reader", READER_PASSWORD)
+
+
+@pytest.fixture
+def app_name() -> str:
+    """A unique app name, so a test counts only its own rows."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+async def _create_database(admin_dsn: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()

@@ -1,0 +1,53 @@
+"""Small helpers the integration and e2e tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+
+import asyncpg
+import pytest
+
+from devstack.processes import ManagedProcess
+
+#: API keys of the in-process test gateway: one for every app, one for LIMITED_APP only.
+KEY_ALL = "test-key-all-apps"
+KEY_LIMITED = "test-key-limited"
+LIMITED_APP = "allowed-app"
+WORKER_HTTP_PORT = 29101
+
+
+def wait_http_ok(url: str, process: ManagedProcess, timeout: float = 60) -> None:
+    """Poll `url` until it answers 200; fail with the process log if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.running:
+            pytest.fail(f"{process.name} exited; {process.tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"{url} not ready in {timeout}s; {process.tail()}")
+
+
+async def wait_for_count(
+    conn: asyncpg.Connection, query: str, *args: object, expected: int, timeout: float = 20
+) -> int:
+    """Poll a count query until it reaches `expected` (or time runs out); return the last count."""
+    deadline = time.monotonic() + timeout
+    count = -1
+    while time.monotonic() < deadline:
+        count = await conn.fetchval(query, *args)
+        if count >= expected:
+            return count
+        await asyncio.sleep(0.1)
+    return count
+
+
+def event(app: str, **fields: object) -> dict[str, object]:
+    """A valid event for `app`; keyword arguments override or add fields."""
+    return {"app": app, "env": "test", "event": "login", "ok": True, **fields}
