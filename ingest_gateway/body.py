@@ -62,17 +62,21 @@ def _decode_content(raw: bytes, encoding: str, limit: int) -> bytes:
         return raw
     if encoding not in ("gzip", "x-gzip"):
         raise UnsupportedMediaType(f"Content-Encoding must be gzip or identity, got {encoding!r}")
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        # max_length stops a gzip bomb after `limit + 1` bytes instead of inflating it all.
-        body = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise MalformedBody(f"body is not valid gzip: {exc}") from None
-    if len(body) > limit or inflater.unconsumed_tail:
-        raise PayloadTooLarge(f"body is larger than {limit} bytes once decompressed")
-    if not inflater.eof:
-        raise MalformedBody("gzip body is truncated")
-    return body
+    body = bytearray()
+    rest = raw
+    while rest:  # a gzip stream may hold several members (`cat a.gz b.gz`)
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            # max_length stops a gzip bomb after `limit + 1` bytes instead of inflating it all.
+            body += inflater.decompress(rest, limit + 1 - len(body))
+        except zlib.error as exc:
+            raise MalformedBody(f"body is not valid gzip: {exc}") from None
+        if len(body) > limit or inflater.unconsumed_tail:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes once decompressed")
+        if not inflater.eof:
+            raise MalformedBody("gzip body is truncated")
+        rest = inflater.unused_data
+    return bytes(body)
 
 
 def _parse_json(body: bytes) -> list[Any]:

@@ -32,7 +32,7 @@ class GatewayMetrics:
         )
         self.events_rejected = Counter(
             "gateway_events_rejected",
-            "Events refused, by reason (error code); a request refused before its body is read counts once.",
+            "Events refused, by reason (error code); a request refused unread counts once.",
             ["reason"],
             registry=registry,
         )

@@ -128,6 +128,10 @@ class EventProducer:
             producer = self._build_producer()
             try:
                 await producer.start()
+            except asyncio.CancelledError:
+                # stop() during start-up: close what start() opened, then give way.
+                await asyncio.shield(producer.stop())
+                raise
             except (KafkaError, OSError) as exc:
                 log.warning("Kafka not reachable yet (%r); retrying in %.1fs", exc, delay)
                 with contextlib.suppress(Exception):

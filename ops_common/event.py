@@ -6,6 +6,7 @@ This is where an event is validated. The gateway validates client input with
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,17 +37,26 @@ PAST_LIMIT = timedelta(hours=24)
 FUTURE_LIMIT = timedelta(minutes=5)
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _require_rfc3339(value: Any) -> Any:
+    # pydantic would also take a number, or a string of digits, as a Unix time.
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with a UTC offset")
+    return value
+
+
 def _require_string(value: Any) -> Any:
-    # pydantic would also take a number as a Unix time; the contract says RFC 3339 text.
     if not isinstance(value, str):
-        raise ValueError("must be an RFC 3339 string")
+        raise ValueError("must be a string")
     return value
 
 
 Name = Annotated[StrictStr, Field(pattern=NAME_PATTERN)]
 LatencyMs = Annotated[StrictInt, Field(ge=0, le=MAX_LATENCY_MS)]
 ErrCode = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ERR_CODE_CHARS)]
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_require_string)]
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_require_rfc3339)]
 EventId = Annotated[uuid.UUID, BeforeValidator(_require_string)]
 
 
@@ -69,7 +79,13 @@ class TelemetryEvent(BaseModel):
     @classmethod
     def _extra_size(cls, value: dict[str, Any] | None, info: ValidationInfo) -> Any:
         limit = (info.context or {}).get("max_extra_bytes")
-        if value is not None and limit is not None and len(orjson.dumps(value)) > limit:
+        if value is None or limit is None:
+            return value
+        try:
+            size = len(orjson.dumps(value))
+        except orjson.JSONEncodeError:
+            raise ValueError("is nested too deeply") from None
+        if size > limit:
             raise ValueError(f"must serialize to at most {limit} bytes")
         return value
 

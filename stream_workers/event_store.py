@@ -131,13 +131,14 @@ class EventStore:
         if pool is None:
             raise asyncpg.InterfaceError("the event store is stopped")
         started = time.perf_counter()
-        status = await pool.execute(INSERT_EVENTS, *_columns(events))
+        status = await pool.execute(INSERT_EVENTS, *insert_parameters(events))
         self._metrics.insert_duration.observe(time.perf_counter() - started)
         self._metrics.insert_size.observe(len(events))
         return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"
 
 
-def _columns(events: Sequence[WireEvent]) -> tuple[list[object], ...]:
+def insert_parameters(events: Sequence[WireEvent]) -> tuple[list[object], ...]:
+    """The column arrays `INSERT_EVENTS` takes, in its parameter order."""
     return (
         [e.id for e in events],
         [e.ts for e in events],
