@@ -39,7 +39,9 @@ async def test_ingest_runs_the_workers_exact_insert_and_nothing_else(
 ) -> None:
     event = wire_event()
     assert await ingest.execute(INSERT_EVENTS, *insert_parameters([event])) == "INSERT 0 1"
-    assert await ingest.execute(INSERT_EVENTS, *insert_parameters([event])) == "INSERT 0 0"  # duplicate
+    assert (
+        await ingest.execute(INSERT_EVENTS, *insert_parameters([event])) == "INSERT 0 0"
+    )  # duplicate
     for statement in (
         "SELECT count(*) FROM ops_metrics",
         "UPDATE ops_metrics SET ok = false",

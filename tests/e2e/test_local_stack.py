@@ -1,0 +1,125 @@
+"""`opsctl up` (what `make up` runs) brings up the whole system; a POST reaches v_ops_5min."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import orjson
+import pytest
+from support.services import ROOT, TEST_STACK
+
+from devstack.processes import ManagedProcess
+
+PORT_OFFSET = 300  # away from `make up` (0) and the test services
+
+
+def read_env(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = value.strip("'")
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[ManagedProcess, dict[str, str]]]:
+    root = TEST_STACK / "e2e"
+    env_file = root / "env"
+    env_file.unlink(missing_ok=True)
+    process = ManagedProcess(
+        "opsctl-up",
+        [
+            sys.executable,
+            "-m",
+            "opsctl.cli",
+            "up",
+            "--stack-dir",
+            str(root),
+            "--port-offset",
+            str(PORT_OFFSET),
+            "--fresh",
+        ],
+        log_path=TEST_STACK / "logs" / "opsctl-up.log",
+        cwd=ROOT,
+    ).start()
+    try:
+        deadline = time.monotonic() + 180
+        while not env_file.exists():
+            if not process.running or time.monotonic() > deadline:
+                pytest.fail(f"opsctl up did not come up; {process.tail(60)}")
+            time.sleep(0.5)
+        yield process, read_env(env_file)
+    finally:
+        process.stop(timeout=60)
+
+
+async def test_post_reaches_the_view(stack: tuple[ManagedProcess, dict[str, str]]) -> None:
+    _, env = stack
+    request = urllib.request.Request(
+        f"{env['GATEWAY_URL']}/telemetry",
+        method="POST",
+        data=orjson.dumps(
+            {"app": "e2e", "env": "dev", "event": "login", "ok": True, "latency_ms": 42}
+        ),
+        headers={"X-API-Key": env["OPS_API_KEY"], "Content-Type": "application/json"},
+    )
+    status, body = await asyncio.to_thread(_send, request)
+    assert status == 201
+    event_id = orjson.loads(body)["ids"][0]
+    conn = await asyncpg.connect(env["OPS_READER_DATABASE_URL"])
+    try:
+        deadline = time.monotonic() + 15
+        row = None
+        while row is None and time.monotonic() < deadline:
+            row = await conn.fetchrow(
+                "SELECT total, avg_latency_ms, p95_latency_ms, failure_rate FROM v_ops_5min"
+                " WHERE app = 'e2e'"
+            )
+            await asyncio.sleep(0.1)
+        assert row is not None, "no v_ops_5min row within 15 s"
+        assert dict(row) == {
+            "total": 1,
+            "avg_latency_ms": 42.0,
+            "p95_latency_ms": 42.0,
+            "failure_rate": 0.0,
+        }
+        assert (
+            await conn.fetchval("SELECT count(*) FROM ops_metrics WHERE id = $1::uuid", event_id)
+            == 1
+        )
+    finally:
+        await conn.close()
+
+
+def _send(request: urllib.request.Request) -> tuple[int, bytes]:
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read()
+
+
+def test_env_file_has_the_documented_names(stack: tuple[ManagedProcess, dict[str, str]]) -> None:
+    _, env = stack
+    for name in (
+        "GATEWAY_URL",
+        "OPS_API_KEY",
+        "DATABASE_URL",
+        "OPS_READER_DATABASE_URL",
+        "OPS_INGEST_DATABASE_URL",
+        "KAFKA_BOOTSTRAP_SERVERS",
+    ):
+        assert env.get(name), name
+
+
+def test_sigterm_stops_everything(stack: tuple[ManagedProcess, dict[str, str]]) -> None:
+    process, _ = stack
+    process.signal(signal.SIGTERM)
+    assert process.process is not None
+    assert process.process.wait(90) == 0
+    assert not (TEST_STACK / "e2e" / "env").exists()
+    assert "stack stopped" in process.tail()
