@@ -35,21 +35,29 @@ class EventProducer:
         self._producer: AIOKafkaProducer | None = None
         self._connected = asyncio.Event()
         self._connector: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._inflight = 0
 
     async def start(self) -> None:
         """Begin connecting to Kafka in the background."""
-        if self._connector is None:
+        if self._connector is None and self._producer is None:
+            self._stopping.clear()
             self._connector = asyncio.create_task(self._connect_until_up())
 
     async def stop(self) -> None:
         """Flush what is in flight and close the producer."""
+        self._stopping.set()
         if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+            # Let a connection attempt finish rather than cancel it: aiokafka leaks the
+            # bootstrap socket when start() is cancelled half-way.
+            try:
+                await asyncio.wait_for(asyncio.shield(self._connector), 15)
+            except TimeoutError:
+                self._connector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._connector
             self._connector = None
-        if self._producer is not None and self._connected.is_set():
+        if self._producer is not None:
             await self._producer.stop()
         self._producer = None
         self._connected.clear()
@@ -124,19 +132,15 @@ class EventProducer:
 
     async def _connect_until_up(self) -> None:
         delay = 0.2
-        while True:
+        while not self._stopping.is_set():
             producer = self._build_producer()
             try:
                 await producer.start()
-            except asyncio.CancelledError:
-                # stop() during start-up: close what start() opened, then give way.
-                await asyncio.shield(producer.stop())
-                raise
             except (KafkaError, OSError) as exc:
                 log.warning("Kafka not reachable yet (%r); retrying in %.1fs", exc, delay)
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                await asyncio.sleep(delay)
+                await producer.stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
                 delay = min(delay * 2, 5.0)
                 continue
             self._producer = producer

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from support.helpers import KEY_ALL, KEY_LIMITED, LIMITED_APP, event
 
 from ingest_gateway.app import create_app
+from ingest_gateway.routes import PRODUCER
 from ops_common.settings import Settings
 
 JSON = {"Content-Type": "application/json"}
@@ -69,7 +70,9 @@ async def small_gateway(pipeline_settings: Settings) -> AsyncIterator[TestClient
     settings = pipeline_settings.model_copy(
         update={"max_body_bytes": 16384, "max_decompressed_bytes": 4096, "max_batch_events": 10}
     )
-    async with TestClient(TestServer(create_app(settings))) as client:
+    app = create_app(settings)
+    async with TestClient(TestServer(app)) as client:
+        assert await app[PRODUCER].wait_connected(30)
         yield client
 
 
