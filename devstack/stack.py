@@ -29,6 +29,7 @@ DATABASE = "ops"
 #: Local development only; the servers listen on 127.0.0.1.
 INGEST_PASSWORD = "ops_ingest_dev"
 READER_PASSWORD = "ops_reader_dev"
+ROLLUP_PASSWORD = "ops_rollup_dev"
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def stack_env(root: Path, ports: StackPorts, pg: PostgresServer, api_key: str) -
         "DATABASE_URL": pg.dsn(DATABASE),
         "OPS_INGEST_DATABASE_URL": pg.dsn(DATABASE, "ops_ingest", INGEST_PASSWORD),
         "OPS_READER_DATABASE_URL": pg.dsn(DATABASE, "ops_reader", READER_PASSWORD),
+        "OPS_ROLLUP_DATABASE_URL": pg.dsn(DATABASE, "ops_rollup", ROLLUP_PASSWORD),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.kafka}",
         "WORKER_METRICS_URL": f"http://127.0.0.1:{ports.worker}/metrics",
         "OPS_API_KEYS": json.dumps({api_key: ["*"]}),
@@ -115,7 +117,11 @@ def start_stack(root: Path, ports: StackPorts, *, fresh: bool = False) -> Stack:
         asyncio.run(
             migrate(
                 env["DATABASE_URL"],
-                role_passwords={"ops_ingest": INGEST_PASSWORD, "ops_reader": READER_PASSWORD},
+                role_passwords={
+                    "ops_ingest": INGEST_PASSWORD,
+                    "ops_reader": READER_PASSWORD,
+                    "ops_rollup": ROLLUP_PASSWORD,
+                },
             )
         )
         asyncio.run(ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], pipeline_topics(settings)))

@@ -43,10 +43,20 @@ class Settings(BaseSettings):
         validation_alias=_env("OPS_READER_DATABASE_URL"),
         description="DSN of the SELECT-only role the read side uses.",
     )
+    rollup_database_url: SecretStr = Field(
+        SecretStr("postgresql://ops_rollup:ops_rollup@127.0.0.1:15432/ops"),
+        validation_alias=_env("OPS_ROLLUP_DATABASE_URL"),
+        description="DSN of the role the workers upsert closed windows with.",
+    )
     ingest_role_password: SecretStr | None = Field(
         None,
         validation_alias=_env("OPS_INGEST_ROLE_PASSWORD"),
         description="When set, `opsctl migrate` sets this password on role ops_ingest.",
+    )
+    rollup_role_password: SecretStr | None = Field(
+        None,
+        validation_alias=_env("OPS_ROLLUP_ROLE_PASSWORD"),
+        description="When set, `opsctl migrate` sets this password on role ops_rollup.",
     )
     reader_role_password: SecretStr | None = Field(
         None,
@@ -64,6 +74,11 @@ class Settings(BaseSettings):
         "ops.telemetry.dlq",
         validation_alias=_env("OPS_DEAD_LETTER_TOPIC"),
         description="Topic the workers move undecodable or invalid messages to.",
+    )
+    windows_topic: str = Field(
+        "ops.windows.5m",
+        validation_alias=_env("OPS_WINDOWS_TOPIC"),
+        description="Topic closed 5-minute windows are emitted to.",
     )
     telemetry_partitions: int = Field(
         6,
@@ -161,10 +176,37 @@ class Settings(BaseSettings):
         validation_alias=_env("OPS_WORKER_DATA_DIR"),
         description="Faust's local data directory.",
     )
+    worker_session_timeout_s: float = Field(
+        10.0,
+        validation_alias=_env("OPS_WORKER_SESSION_TIMEOUT_S"),
+        description="How soon a crashed worker's partitions move to the others.",
+    )
     db_retry_max_s: float = Field(
         10.0,
         validation_alias=_env("OPS_DB_RETRY_MAX_S"),
         description="Longest back-off between attempts when PostgreSQL is unreachable.",
+    )
+
+    window_grace_s: float = Field(
+        30.0,
+        ge=0,
+        validation_alias=_env("OPS_WINDOW_GRACE_S"),
+        description="A window closes this long (wall clock) after its end.",
+    )
+    window_retention_s: float = Field(
+        86_400.0,
+        validation_alias=_env("OPS_WINDOW_RETENTION_S"),
+        description="How long after its end a window stays open to late events (then dropped).",
+    )
+    window_close_interval_s: float = Field(
+        1.0,
+        validation_alias=_env("OPS_WINDOW_CLOSE_INTERVAL_S"),
+        description="How often the workers look for windows to close.",
+    )
+    kpi_gauge_max_keys: int = Field(
+        500,
+        validation_alias=_env("OPS_KPI_GAUGE_MAX_KEYS"),
+        description="Most app/env/event keys exported as KPI gauges (bounds label cardinality).",
     )
 
     # --- logging ---------------------------------------------------------------------------

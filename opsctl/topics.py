@@ -18,6 +18,7 @@ def pipeline_topics(settings: Settings, replication_factor: int = 1) -> list[New
     return [
         NewTopic(settings.telemetry_topic, settings.telemetry_partitions, replication_factor),
         NewTopic(settings.dead_letter_topic, 1, replication_factor),
+        NewTopic(settings.windows_topic, settings.telemetry_partitions, replication_factor),
     ]
 
 

@@ -1,20 +1,29 @@
-"""The Faust application: topics, the persist agent and the services around it."""
+"""The Faust application: topics, the persist agent, the window table and its closer."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import faust
+from mode import Service
 from prometheus_client import CollectorRegistry
 
 from ops_common.settings import Settings
 
 from .dead_letters import DeadLetterPublisher
+from .decode import ConsumedMessage
 from .event_store import EventStore
 from .http_service import WorkerHttpService
 from .lifecycle import ResourceService
 from .metrics import WorkerMetrics
 from .persist import BatchPersister
+from .postgres_pool import PostgresPool
+from .windows.closer import WindowCloser
+from .windows.kpi_gauges import KpiGauges
+from .windows.rollup_store import RollupStore
+from .windows.window_table import WindowTable
+
+WINDOW_TABLE = "windows-5m"
 
 
 @dataclass
@@ -22,15 +31,95 @@ class Worker:
     """Everything one worker process runs, built from settings."""
 
     app: faust.App
-    store: EventStore
-    services: list[ResourceService | WorkerHttpService]
+    windows: WindowTable
+    services: list[Service]
     metrics: WorkerMetrics
 
 
 def create_worker(settings: Settings, registry: CollectorRegistry | None = None) -> Worker:
-    """Build the Faust app with its persist agent, the event store and the HTTP service."""
-    metrics = WorkerMetrics(registry or CollectorRegistry())
-    app = faust.App(
+    """Build the Faust app with its persist agent, window table, closer and HTTP service."""
+    registry = registry or CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    app = _faust_app(settings)
+    telemetry = app.topic(
+        settings.telemetry_topic,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.telemetry_partitions,
+    )
+    raw_topic = {"key_serializer": "raw", "value_serializer": "raw"}
+    dead_letter_topic = app.topic(settings.dead_letter_topic, **raw_topic)
+    windows_topic = app.topic(settings.windows_topic, **raw_topic)
+    table = app.Table(WINDOW_TABLE, partitions=settings.telemetry_partitions)
+    ingest_pool = PostgresPool(
+        settings.ingest_database_url.get_secret_value(), retry_max_s=settings.db_retry_max_s
+    )
+    rollup_pool = PostgresPool(
+        settings.rollup_database_url.get_secret_value(),
+        max_size=2,
+        retry_max_s=settings.db_retry_max_s,
+    )
+    persister = BatchPersister(
+        EventStore(ingest_pool, metrics), DeadLetterPublisher(dead_letter_topic, metrics), metrics
+    )
+    windows = WindowTable(
+        table, metrics, grace_s=settings.window_grace_s, retention_s=settings.window_retention_s
+    )
+    closer = WindowCloser(
+        windows,
+        RollupStore(rollup_pool),
+        windows_topic,
+        metrics,
+        KpiGauges(registry, settings.kpi_gauge_max_keys),
+    )
+
+    async def persist(stream: faust.StreamT) -> None:
+        # Events are acked (their offsets become committable) only after the batch is stored
+        # and its windows updated: one table write per window per batch.
+        async for events in stream.noack_take(
+            settings.worker_batch_max, within=settings.worker_batch_within_s
+        ):
+            stored = await persister.handle(
+                [
+                    ConsumedMessage(
+                        e.message.partition, e.message.offset, e.message.key, e.message.value
+                    )
+                    for e in events
+                ]
+            )
+            windows.apply(stored)
+            for event in events:
+                await stream.ack(event)
+
+    app.agent(telemetry, name="persist")(persist)
+
+    def owned_partitions() -> set[int]:
+        return {
+            tp.partition for tp in app.consumer.assignment() if tp.topic == settings.telemetry_topic
+        }
+
+    async def close_windows() -> None:
+        if not app.rebalancing:
+            await closer.close_due(owned_partitions())
+
+    app.timer(settings.window_close_interval_s, name="close-windows")(close_windows)
+
+    async def readiness() -> dict[str, bool]:
+        return {
+            "postgres": await ingest_pool.ping(),
+            "kafka": bool(owned_partitions()),
+            "tables_recovered": app.tables.recovery.completed.is_set() and not app.rebalancing,
+        }
+
+    http = WorkerHttpService(
+        settings.worker_http_host, settings.worker_http_port, metrics, readiness
+    )
+    services: list[Service] = [ResourceService(ingest_pool), ResourceService(rollup_pool), http]
+    return Worker(app=app, windows=windows, services=services, metrics=metrics)
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    return faust.App(
         settings.worker_app_id,
         broker=";".join(f"kafka://{b}" for b in settings.kafka_bootstrap_servers.split(",")),
         store="memory://",
@@ -39,39 +128,8 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
         topic_partitions=settings.telemetry_partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # A SIGKILLed worker holds its partitions until its session expires: keep that short.
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=max(settings.worker_session_timeout_s / 4, 0.5),
         producer_acks=-1,
     )
-    telemetry = app.topic(
-        settings.telemetry_topic,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.telemetry_partitions,
-    )
-    dead_letter_topic = app.topic(
-        settings.dead_letter_topic, key_serializer="raw", value_serializer="raw"
-    )
-    store = EventStore(
-        settings.ingest_database_url.get_secret_value(),
-        metrics,
-        retry_max_s=settings.db_retry_max_s,
-    )
-    persister = BatchPersister(store, DeadLetterPublisher(dead_letter_topic, metrics), metrics)
-
-    async def persist(stream: faust.StreamT) -> None:
-        # Events are acked (their offsets become committable) only after the batch is stored.
-        async for events in stream.noack_take(
-            settings.worker_batch_max, within=settings.worker_batch_within_s
-        ):
-            await persister.handle([(e.message.key, e.message.value) for e in events])
-            for event in events:
-                await stream.ack(event)
-
-    app.agent(telemetry, name="persist")(persist)
-
-    async def readiness() -> dict[str, bool]:
-        return {"postgres": await store.ping(), "kafka": bool(app.consumer.assignment())}
-
-    http = WorkerHttpService(
-        settings.worker_http_host, settings.worker_http_port, metrics, readiness
-    )
-    return Worker(app=app, store=store, services=[ResourceService(store), http], metrics=metrics)

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
 import asyncpg
 import orjson
@@ -15,6 +14,7 @@ import orjson
 from ops_common.event import WireEvent
 
 from .metrics import WorkerMetrics
+from .postgres_pool import UNAVAILABLE, PostgresPool
 
 log = logging.getLogger(__name__)
 
@@ -43,51 +43,11 @@ class WriteResult:
 
 
 class EventStore:
-    """An asyncpg pool writing as the INSERT-only role. `start()`/`stop()` are idempotent."""
+    """Writes batches as the INSERT-only role through a `PostgresPool`."""
 
-    def __init__(self, dsn: str, metrics: WorkerMetrics, *, retry_max_s: float = 10.0) -> None:
-        self._dsn = dsn
+    def __init__(self, pool: PostgresPool, metrics: WorkerMetrics) -> None:
+        self._pool = pool
         self._metrics = metrics
-        self._retry_max_s = retry_max_s
-        self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        """Create the pool, waiting (with back-off) while PostgreSQL is unreachable."""
-        async with self._lock:
-            delay = 0.2
-            while self._pool is None:
-                try:
-                    self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("PostgreSQL not reachable (%r); retrying in %.1fs", exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._retry_max_s)
-
-    async def stop(self) -> None:
-        """Close the pool."""
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
-    async def __aenter__(self) -> EventStore:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    async def ping(self, timeout: float = 2.0) -> bool:
-        """True when PostgreSQL answers now."""
-        if self._pool is None:
-            return False
-        try:
-            await asyncio.wait_for(self._pool.fetchval("SELECT 1"), timeout)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            return False
-        return True
 
     async def write(self, events: Sequence[WireEvent]) -> WriteResult:
         """Store `events`, retrying until PostgreSQL takes them; never drops a row silently.
@@ -119,17 +79,14 @@ class EventStore:
                 return await self._insert(events)
             except _ROW_ERRORS:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except UNAVAILABLE as exc:
                 self._metrics.db_retries.inc()
                 log.warning("insert failed (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_s)
+                delay = min(delay * 2, self._pool.retry_max_s)
 
     async def _insert(self, events: Sequence[WireEvent]) -> int:
-        await self.start()
-        pool = self._pool
-        if pool is None:
-            raise asyncpg.InterfaceError("the event store is stopped")
+        pool = await self._pool.ready()
         started = time.perf_counter()
         status = await pool.execute(INSERT_EVENTS, *insert_parameters(events))
         self._metrics.insert_duration.observe(time.perf_counter() - started)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000)
@@ -38,6 +38,32 @@ class WorkerMetrics:
             "Duration of one batch INSERT.",
             buckets=_DURATION_BUCKETS,
             registry=registry,
+        )
+        self.window_events_too_late = Counter(
+            "worker_window_events_too_late",
+            "Stored events too old for any open window (beyond retention).",
+            registry=registry,
+        )
+        self.window_events_replayed = Counter(
+            "worker_window_events_replayed",
+            "Redelivered events a window had already counted (skipped).",
+            registry=registry,
+        )
+        self.windows_closed = Counter(
+            "worker_windows_closed", "Window closes written to the rollup.", registry=registry
+        )
+        self.window_corrections = Counter(
+            "worker_window_corrections",
+            "Closed windows whose stream result differed from the stored rows (rows won).",
+            registry=registry,
+        )
+        self.windows_dropped = Counter(
+            "worker_windows_dropped",
+            "Window states dropped: past retention, or their partition moved away.",
+            registry=registry,
+        )
+        self.open_windows = Gauge(
+            "worker_windows_held", "Window states this worker holds.", registry=registry
         )
         self.insert_size = Histogram(
             "worker_insert_batch_size",

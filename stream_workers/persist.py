@@ -9,13 +9,11 @@ from collections.abc import Sequence
 from ops_common.event import partition_key
 
 from .dead_letters import DeadLetterPublisher
-from .decode import DeadLetter, decode_batch
+from .decode import ConsumedEvent, ConsumedMessage, DeadLetter, decode_batch
 from .event_store import EventStore
 from .metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-
-Message = tuple[bytes | None, bytes | None]  # (key, value) as consumed
 
 
 class BatchPersister:
@@ -29,11 +27,14 @@ class BatchPersister:
         self._dead_letters = dead_letters
         self._metrics = metrics
 
-    async def handle(self, messages: Sequence[Message]) -> None:
-        """Decode, insert and dead-letter `messages`; retries until all are placed."""
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> list[ConsumedEvent]:
+        """Decode, insert and dead-letter `messages`; retries until all are placed.
+
+        Returns the events now in ops_metrics (new or already there), for the windows.
+        """
         self._metrics.consumed.inc(len(messages))
         batch = decode_batch(messages)
-        result = await self._store.write(batch.events)
+        result = await self._store.write([c.event for c in batch.events])
         self._metrics.inserted.inc(result.inserted)
         self._metrics.duplicates.inc(result.duplicates + batch.repeated)
         refused = [
@@ -46,6 +47,8 @@ class BatchPersister:
             for event, message in result.refused
         ]
         await self._publish_retrying([*batch.dead_letters, *refused])
+        refused_ids = {event.id for event, _ in result.refused}
+        return [c for c in batch.events if c.event.id not in refused_ids]
 
     async def _publish_retrying(self, letters: list[DeadLetter]) -> None:
         delay = 0.2

@@ -15,6 +15,7 @@ from opsctl.migrate import migrate
 TEST_DATABASE = "ops_test"
 INGEST_PASSWORD = "ingest_test_pw"
 READER_PASSWORD = "reader_test_pw"
+ROLLUP_PASSWORD = "rollup_test_pw"
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +28,11 @@ def database() -> Iterator[Database]:
         asyncio.run(
             migrate(
                 db.dsn(TEST_DATABASE),
-                role_passwords={"ops_ingest": INGEST_PASSWORD, "ops_reader": READER_PASSWORD},
+                role_passwords={
+                    "ops_ingest": INGEST_PASSWORD,
+                    "ops_reader": READER_PASSWORD,
+                    "ops_rollup": ROLLUP_PASSWORD,
+                },
             )
         )
         yield db
@@ -61,6 +66,12 @@ def ingest_dsn(database: Database) -> str:
 def reader_dsn(database: Database) -> str:
     """DSN of the SELECT-only role on the test database."""
     return database.dsn(TEST_DATABASE, "ops_reader", READER_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def rollup_dsn(database: Database) -> str:
+    """DSN of the window writer role on the test database."""
+    return database.dsn(TEST_DATABASE, "ops_rollup", ROLLUP_PASSWORD)
 
 
 @pytest.fixture

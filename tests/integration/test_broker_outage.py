@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from support.helpers import KEY_ALL, event
+from support.pipeline import serve_gateway
 from support.services import KAFKA_PORT, Broker, start_broker
 
-from ingest_gateway.app import create_app
-from ingest_gateway.routes import PRODUCER
 from ops_common.settings import Settings
 from opsctl.topics import ensure_topics, pipeline_topics
 
@@ -43,9 +42,7 @@ async def outage_gateway(
         }
     )
     await ensure_topics(settings.kafka_bootstrap_servers, pipeline_topics(settings))
-    app = create_app(settings)
-    async with TestClient(TestServer(app)) as client:
-        assert await app[PRODUCER].wait_connected(30)
+    async with serve_gateway(settings) as client:
         yield client
 
 

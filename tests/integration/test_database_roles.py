@@ -75,6 +75,7 @@ async def test_roles_have_no_superpowers_and_rls_is_forced(admin_db: asyncpg.Con
         ("ops_ingest", False, False),
         ("ops_owner", False, False),
         ("ops_reader", False, False),
+        ("ops_rollup", False, False),
     ]
     table = await admin_db.fetchrow(
         "SELECT relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner) AS owner"
@@ -91,7 +92,7 @@ async def test_roles_have_no_superpowers_and_rls_is_forced(admin_db: asyncpg.Con
     )
     assert [(p["cmd"], p["roles"]) for p in policies] == [
         ("INSERT", ["ops_ingest"]),
-        ("SELECT", ["ops_reader"]),
+        ("SELECT", ["ops_reader", "ops_rollup"]),
     ]
     options = await admin_db.fetchval(
         "SELECT reloptions FROM pg_class WHERE relname = 'v_ops_5min'"

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from support.helpers import KEY_ALL, KEY_LIMITED, LIMITED_APP, event
+from support.pipeline import serve_gateway
 
-from ingest_gateway.app import create_app
-from ingest_gateway.routes import PRODUCER
 from ops_common.settings import Settings
 
 JSON = {"Content-Type": "application/json"}
@@ -70,9 +69,7 @@ async def small_gateway(pipeline_settings: Settings) -> AsyncIterator[TestClient
     settings = pipeline_settings.model_copy(
         update={"max_body_bytes": 16384, "max_decompressed_bytes": 4096, "max_batch_events": 10}
     )
-    app = create_app(settings)
-    async with TestClient(TestServer(app)) as client:
-        assert await app[PRODUCER].wait_connected(30)
+    async with serve_gateway(settings) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ from devstack.processes import ManagedProcess
 KEY_ALL = "test-key-all-apps"
 KEY_LIMITED = "test-key-limited"
 LIMITED_APP = "allowed-app"
-WORKER_HTTP_PORT = 29101
+WORKER_HTTP_PORT = 29201
 
 
 def wait_http_ok(url: str, process: ManagedProcess, timeout: float = 60) -> None:

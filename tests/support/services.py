@@ -19,7 +19,7 @@ from devstack.postgres import PostgresServer
 from devstack.stack import cache_dir
 from devstack.system import ensure_system_tools
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEST_STACK = ROOT / ".stack" / "test"
 #: Ports of the test services: away from `make up`'s so both can run at once.
 PG_PORT = 25432
