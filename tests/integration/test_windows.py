@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
+from datetime import UTC, datetime
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
@@ -14,6 +17,7 @@ from support.services import KAFKA_PORT, start_broker
 from support.windows import generate_load, post_all, wait_until_rollup_equals_view
 
 from ops_common.settings import Settings
+from stream_workers.windows.buckets import bucket_start
 
 GRACE_S = 2.0
 
@@ -162,3 +166,41 @@ async def test_exact_after_a_broker_restart(
     finally:
         pipeline.stop()
         await asyncio.to_thread(broker.close)
+
+
+async def test_a_window_without_later_traffic_closes_after_grace(
+    own_pipeline: Pipeline, admin_db: asyncpg.Connection, app_name: str
+) -> None:
+    # The previous bucket ended at `current`; a grace chosen now makes it close ~25 s from
+    # now, so the test waits for wall-clock closing without waiting for a bucket to pass.
+    now = time.time()
+    current = bucket_start(datetime.fromtimestamp(now, UTC))
+    grace = now - current + 25
+    close_at = current + grace
+    own_pipeline.start_worker(29241, OPS_WINDOW_GRACE_S=str(grace))
+    event = {
+        "app": app_name,
+        "env": "test",
+        "event": "quiet",
+        "ok": False,
+        "latency_ms": 7,
+        "ts": datetime.fromtimestamp(current - 1, UTC).isoformat(),
+    }
+    async with serve_gateway(own_pipeline.settings()) as gateway:
+        await post_all(gateway, [event])
+    query = "SELECT total, failure_rate FROM ops_metrics_5min WHERE app = $1"
+    await asyncio.sleep(max(close_at - 3 - time.time(), 0))
+    assert await admin_db.fetchrow(query, app_name) is None, "closed before end + grace"
+    row = None
+    while row is None and time.time() < close_at + 5:
+        await asyncio.sleep(0.2)
+        row = await admin_db.fetchrow(query, app_name)
+    assert row is not None, "not closed within grace + 5 s"
+    assert dict(row) == {"total": 1, "failure_rate": 1.0}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get("http://127.0.0.1:29241/metrics") as response,
+    ):
+        metrics = await response.text()
+    assert f'ops_window_total{{app="{app_name}",env="test",event="quiet"}} 1.0' in metrics
+    assert "worker_windows_closed_total 1.0" in metrics
