@@ -102,8 +102,9 @@ def start_stack(root: Path, ports: StackPorts, *, fresh: bool = False) -> Stack:
     root = root.resolve()
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    _check_ports_free(ports)
     pg = PostgresServer(root / "pg", ports.postgres, logs_dir=logs)
+    pg.stop()  # a server of this stack left running by a crash is ours to restart
+    _check_ports_free(ports)
     kafka = KafkaServer(
         root / "kafka", ports.kafka, ports.kafka_controller, cache_dir=cache_dir(), logs_dir=logs
     )

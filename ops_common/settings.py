@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         description="Longest back-off between attempts when PostgreSQL is unreachable.",
     )
 
+    windows_enabled: bool = Field(
+        True,
+        validation_alias=_env("OPS_WINDOWS_ENABLED"),
+        description="Keep the 5-minute windows (false: the workers only persist events).",
+    )
     window_grace_s: float = Field(
         30.0,
         ge=0,

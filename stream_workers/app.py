@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import faust
 from mode import Service
@@ -87,7 +88,8 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
                     for e in events
                 ]
             )
-            windows.apply(stored)
+            if settings.windows_enabled:
+                windows.apply(stored)
             for event in events:
                 await stream.ack(event)
 
@@ -102,7 +104,8 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
         if not app.rebalancing:
             await closer.close_due(owned_partitions())
 
-    app.timer(settings.window_close_interval_s, name="close-windows")(close_windows)
+    if settings.windows_enabled:
+        app.timer(settings.window_close_interval_s, name="close-windows")(close_windows)
 
     async def readiness() -> dict[str, bool]:
         return {
@@ -119,6 +122,8 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
 
 
 def _faust_app(settings: Settings) -> faust.App:
+    # Faust creates only the last level of its data directory.
+    Path(settings.worker_data_dir).mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.worker_app_id,
         broker=";".join(f"kafka://{b}" for b in settings.kafka_bootstrap_servers.split(",")),
