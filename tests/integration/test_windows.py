@@ -197,10 +197,15 @@ async def test_a_window_without_later_traffic_closes_after_grace(
         row = await admin_db.fetchrow(query, app_name)
     assert row is not None, "not closed within grace + 5 s"
     assert dict(row) == {"total": 1, "failure_rate": 1.0}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get("http://127.0.0.1:29241/metrics") as response,
-    ):
-        metrics = await response.text()
-    assert f'ops_window_total{{app="{app_name}",env="test",event="quiet"}} 1.0' in metrics
+    # The gauges are set just after the upsert (the Kafka emit sits between): poll briefly.
+    gauge = f'ops_window_total{{app="{app_name}",env="test",event="quiet"}} 1.0'
+    metrics = ""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(50):
+            async with session.get("http://127.0.0.1:29241/metrics") as response:
+                metrics = await response.text()
+            if gauge in metrics:
+                break
+            await asyncio.sleep(0.1)
+    assert gauge in metrics
     assert "worker_windows_closed_total 1.0" in metrics
