@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uvloop
 from aiohttp import web
 
 from ops_common.logging import configure_logging
@@ -21,6 +22,7 @@ def main() -> None:
         shutdown_timeout=settings.produce_timeout_s + 5,
         access_log=None,
         print=None,
+        loop=uvloop.new_event_loop(),
     )
 
 

@@ -137,4 +137,7 @@ def _faust_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=max(settings.worker_session_timeout_s / 4, 0.5),
         producer_acks=-1,
+        # Deeper buffers let the fetcher keep reading while a batch is being stored.
+        broker_max_poll_records=5000,
+        stream_buffer_maxsize=20_000,
     )
