@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint clean
+.PHONY: up test bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 	$(VENV)/bin/python -m devstack.provision
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+
+## bench: start a separate local stack, measure, write docs/benchmarks.md and .json
+bench: $(STAMP)
+	$(VENV)/bin/python -m devstack.provision
+	$(VENV)/bin/python -m bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
