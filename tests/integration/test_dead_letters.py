@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from support.helpers import event, wait_for_count
+from aiokafka import AIOKafkaProducer
+from support.helpers import event, read_topic, wait_for_count
 
 from ops_common.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-async def read_dead_letters(settings: Settings, want: int, timeout: float = 30) -> list:
-    consumer = AIOKafkaConsumer(
-        settings.dead_letter_topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        group_id=None,
-    )
-    await consumer.start()
-    found = []
-    try:
-        async with asyncio.timeout(timeout):
-            while len(found) < want:
-                batch = await consumer.getmany(timeout_ms=500)
-                found += [m for records in batch.values() for m in records]
-    except TimeoutError:
-        pass
-    finally:
-        await consumer.stop()
-    return found
 
 
 async def test_poison_messages_are_dead_lettered_and_consumption_goes_on(
@@ -66,7 +44,12 @@ async def test_poison_messages_are_dead_lettered_and_consumption_goes_on(
         )
         == 1
     )
-    letters = [m for m in await read_dead_letters(pipeline_settings, want=2) if marker in m.value]
+    records = await read_topic(
+        pipeline_settings.kafka_bootstrap_servers,
+        pipeline_settings.dead_letter_topic,
+        lambda found: sum(marker in m.value for m in found) >= 2,
+    )
+    letters = [m for m in records if marker in m.value]
     reasons = sorted(dict(m.headers)["reason"].decode() for m in letters)
     assert reasons == ["invalid", "undecodable"]
     assert {m.value for m in letters} == {not_json, invalid}

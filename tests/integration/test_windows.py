@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from support.helpers import read_topic
 from support.pipeline import Pipeline, serve_gateway
 from support.services import KAFKA_PORT, start_broker
 from support.windows import generate_load, post_all, wait_until_rollup_equals_view
@@ -43,22 +44,16 @@ async def test_windows_are_emitted_to_kafka(
     load = generate_load(seed=2, events=300, keys=2, buckets=2)
     await post_all(gateway, load.events)
     assert await wait_until_rollup_equals_view(admin_db, load, GRACE_S) == []
-    consumer = AIOKafkaConsumer(
+
+    def apps_of(records: list) -> set[str]:
+        return {m.key.decode().split("|")[0] for m in records}
+
+    records = await read_topic(
+        pipeline_settings.kafka_bootstrap_servers,
         pipeline_settings.windows_topic,
-        bootstrap_servers=pipeline_settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        group_id=None,
+        lambda found: set(load.apps) <= apps_of(found),
     )
-    await consumer.start()
-    seen: set[str] = set()
-    try:
-        for _ in range(20):
-            batch = await consumer.getmany(timeout_ms=500)
-            seen |= {m.key.decode().split("|")[0] for r in batch.values() for m in r}
-            if set(load.apps) <= seen:
-                break
-    finally:
-        await consumer.stop()
+    seen = apps_of(records)
     assert set(load.apps) <= seen
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.request
+from collections.abc import Callable
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 
 from devstack.processes import ManagedProcess
 
@@ -51,3 +54,27 @@ async def wait_for_count(
 def event(app: str, **fields: object) -> dict[str, object]:
     """A valid event for `app`; keyword arguments override or add fields."""
     return {"app": app, "env": "test", "event": "login", "ok": True, **fields}
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[ConsumerRecord]], bool],
+    timeout: float = 30,
+) -> list[ConsumerRecord]:
+    """Read `topic` from the start until `done(records so far)` or the timeout."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    found: list[ConsumerRecord] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not done(found):
+                batch = await consumer.getmany(timeout_ms=500)
+                found += [m for records in batch.values() for m in records]
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return found
