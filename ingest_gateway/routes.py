@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -46,8 +48,9 @@ async def post_telemetry(request: web.Request) -> web.Response:
 
     ids: list[str] = []
     records: list[Record] = []
+    fresh_ids = _new_ids(sum(1 for e in events if e.id is None))
     for event in events:
-        event_id = event.id or uuid.uuid4()
+        event_id = event.id or next(fresh_ids)
         ids.append(str(event_id))
         records.append(
             (
@@ -58,6 +61,12 @@ async def post_telemetry(request: web.Request) -> web.Response:
     await app[PRODUCER].send_all(records)
     app[METRICS].events_accepted.inc(len(records))
     return web.json_response({"accepted": len(records), "ids": ids}, status=201)
+
+
+def _new_ids(count: int) -> Iterator[uuid.UUID]:
+    # One urandom call for the whole request instead of one per uuid4().
+    entropy = os.urandom(16 * count)
+    return (uuid.UUID(bytes=entropy[i : i + 16], version=4) for i in range(0, 16 * count, 16))
 
 
 async def healthz(request: web.Request) -> web.Response:
