@@ -24,7 +24,7 @@ from devstack.processes import ManagedProcess, wait_for_port
 from devstack.stack import StackPorts, cache_dir, start_stack
 from ops_common.settings import Settings
 
-from . import kafka_ceilings, workers
+from . import endurance, kafka_ceilings, workers
 from .report import Run, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +135,21 @@ def measure(run: Run, env: dict[str, str], sizes: dict[str, Any]) -> None:
         seed.stop()
     f["seed design (INSERT per request), events/s"] = result["requests_per_s"]
 
+    rate = asyncio.run(
+        endurance.sustained_rate(
+            gateway, key, admin, f["worker persist + windows, events/s"], sizes["sustain_s"]
+        )
+    )
+    f["end to end sustained, events/s"] = rate
+    f |= asyncio.run(
+        endurance.freshness_and_memory(
+            gateway, key, admin, max(rate / 2, 50), sizes["half_load_s"], sizes["pids"]
+        )
+    )
+    _ratios(run, list(sizes["pids"]))
+
+
+def _ratios(run: Run, processes: list[str]) -> None:
     run.ratio(
         "gateway batched vs client ceiling",
         "gateway 500/request, events/s",
@@ -157,11 +172,19 @@ def measure(run: Run, env: dict[str, str], sizes: dict[str, Any]) -> None:
         "windows cost", "worker persist + windows, events/s", "worker persist-only, events/s", None
     )
     run.ratio(
-        "batched gateway vs seed design",
-        "gateway 500/request, events/s",
+        "end to end vs seed design",
+        "end to end sustained, events/s",
         "seed design (INSERT per request), events/s",
         20,
     )
+    for name in processes:
+        # Target: at most 10 % growth, i.e. end/start <= 1.1 (shown, not judged by `met`).
+        run.ratio(
+            f"{name} RSS end / start at half load",
+            f"{name} RSS end, MiB",
+            f"{name} RSS start, MiB",
+            None,
+        )
 
 
 def main() -> None:
@@ -170,15 +193,30 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--port-offset", type=int, default=500)
     args = parser.parse_args()
-    sizes = (
-        {"seconds": 1.0, "concurrency": 4, "records": 2000, "worker_events": 2000}
+    sizes: dict[str, Any] = (
+        {
+            "seconds": 1.0,
+            "concurrency": 4,
+            "records": 2000,
+            "worker_events": 2000,
+            "sustain_s": 3.0,
+            "half_load_s": 3.0,
+        }
         if args.quick
-        else {"seconds": 10.0, "concurrency": 32, "records": 300_000, "worker_events": 100_000}
+        else {
+            "seconds": 10.0,
+            "concurrency": 32,
+            "records": 300_000,
+            "worker_events": 100_000,
+            "sustain_s": 60.0,
+            "half_load_s": 300.0,
+        }
     )
     sizes["port"] = 18190 + args.port_offset
     stack = start_stack(ROOT / ".stack" / "bench", StackPorts(args.port_offset), fresh=True)
     try:
         os.environ.update(stack.env)
+        sizes["pids"] = {p.name: p.process.pid for p in stack.processes if p.process}
         run = Run(settings=sizes)
         measure(run, stack.env, sizes)
         write(run, args.out / "benchmarks.json", args.out / "benchmarks.md", KAFKA_VERSION)
