@@ -92,8 +92,7 @@ class ManagedProcess:
 
     def signal(self, signum: int) -> None:
         """Send a signal to the process group (SIGKILL in fault tests, SIGTERM to stop)."""
-        if self.running:
-            assert self.process is not None
+        if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signum)
 
     def stop(self, timeout: float = 15.0) -> int | None:

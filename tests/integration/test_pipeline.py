@@ -26,6 +26,16 @@ async def post(gateway: TestClient, body: object, **headers: str) -> tuple[int, 
     return response.status, await response.json()
 
 
+async def store_marker(gateway: TestClient, admin_db: asyncpg.Connection, app: str) -> None:
+    """POST one more event of `app` and wait until it is stored. It shares the key, hence the
+    partition, of the test's earlier events, so once it is stored so is everything before it:
+    counts taken afterwards are final."""
+    marker = uuid.uuid4()
+    assert (await post(gateway, event(app, id=str(marker))))[0] == 201
+    query = "SELECT count(*) FROM ops_metrics WHERE id = $1"
+    assert await wait_for_count(admin_db, query, marker, expected=1) == 1
+
+
 async def test_valid_post_stores_exactly_one_row(
     gateway: TestClient, admin_db: asyncpg.Connection, app_name: str
 ) -> None:
@@ -67,12 +77,7 @@ async def test_same_id_posted_twice_is_stored_once(
     for _ in range(2):
         status, body = await post(gateway, event(app_name, id=event_id))
         assert (status, body["ids"]) == (201, [event_id])
-    # A marker on the same key (same partition, so stored after both copies) bounds the wait.
-    marker = str(uuid.uuid4())
-    await post(gateway, event(app_name, id=marker))
-    await wait_for_count(
-        admin_db, "SELECT count(*) FROM ops_metrics WHERE id = $1", uuid.UUID(marker), expected=1
-    )
+    await store_marker(gateway, admin_db, app_name)
     assert await admin_db.fetchval(COUNT_APP, app_name) == 2
 
 
@@ -96,11 +101,7 @@ async def test_one_invalid_event_refuses_the_whole_batch(
     assert status == 422
     assert body["error"]["code"] == "invalid_events"
     assert [(d["index"], d["field"]) for d in body["error"]["details"]] == [(3, "latency_ms")]
-    marker = str(uuid.uuid4())
-    assert (await post(gateway, event(app_name, id=marker)))[0] == 201
-    await wait_for_count(
-        admin_db, "SELECT count(*) FROM ops_metrics WHERE id = $1", uuid.UUID(marker), expected=1
-    )
+    await store_marker(gateway, admin_db, app_name)
     assert await admin_db.fetchval(COUNT_APP, app_name) == 1
 
 
