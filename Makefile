@@ -19,6 +19,7 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m devstack.provision
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers opsctl devstack
 	$(VENV)/bin/pytest
 
 ## bench: start a separate local stack, measure, write docs/benchmarks.md and .json

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import faust
+from faust.tables.manager import TableManager
 from mode import Service
 from prometheus_client import CollectorRegistry
 
@@ -48,9 +50,10 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
         value_serializer="raw",
         partitions=settings.telemetry_partitions,
     )
-    raw_topic = {"key_serializer": "raw", "value_serializer": "raw"}
-    dead_letter_topic = app.topic(settings.dead_letter_topic, **raw_topic)
-    windows_topic = app.topic(settings.windows_topic, **raw_topic)
+    dead_letter_topic = app.topic(
+        settings.dead_letter_topic, key_serializer="raw", value_serializer="raw"
+    )
+    windows_topic = app.topic(settings.windows_topic, key_serializer="raw", value_serializer="raw")
     table = app.Table(WINDOW_TABLE, partitions=settings.telemetry_partitions)
     ingest_pool = PostgresPool(
         settings.ingest_database_url.get_secret_value(), retry_max_s=settings.db_retry_max_s
@@ -77,7 +80,8 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
     async def persist(stream: faust.StreamT) -> None:
         # Events are acked (their offsets become committable) only after the batch is stored
         # and its windows updated: one table write per window per batch.
-        async for events in stream.noack_take(
+        # noack_take lives on the concrete Stream, not on the StreamT interface.
+        async for events in stream.noack_take(  # type: ignore[attr-defined]
             settings.worker_batch_max, within=settings.worker_batch_within_s
         ):
             stored = await persister.handle(
@@ -111,7 +115,7 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
         return {
             "postgres": await ingest_pool.ping(),
             "kafka": bool(owned_partitions()),
-            "tables_recovered": app.tables.recovery.completed.is_set() and not app.rebalancing,
+            "tables_recovered": _recovered(app) and not app.rebalancing,
         }
 
     http = WorkerHttpService(
@@ -119,6 +123,10 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
     )
     services: list[Service] = [ResourceService(ingest_pool), ResourceService(rollup_pool), http]
     return Worker(app=app, windows=windows, services=services, metrics=metrics)
+
+
+def _recovered(app: faust.App) -> bool:
+    return cast(TableManager, app.tables).recovery.completed.is_set()
 
 
 def _faust_app(settings: Settings) -> faust.App:

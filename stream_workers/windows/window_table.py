@@ -76,7 +76,7 @@ class WindowTable:
 
     def __init__(
         self,
-        table: faust.Table,
+        table: faust.types.TableT,
         metrics: WorkerMetrics,
         *,
         grace_s: float,
