@@ -127,6 +127,8 @@ def measure(run: Run, env: dict[str, str], sizes: dict[str, Any]) -> None:
         workers.worker_rate(admin, True, n, 19192)
     )
     f["getmany + COPY loop, events/s"] = asyncio.run(workers.copy_loop_rate(admin, n))
+    if sizes["quix"]:
+        f["Quix Streams 5-min windows, events/s"] = asyncio.run(workers.quix_rate(ROOT, n))
 
     seed = reference_server("seed", sizes["port"] + 1, admin)
     try:
@@ -146,10 +148,10 @@ def measure(run: Run, env: dict[str, str], sizes: dict[str, Any]) -> None:
             gateway, key, admin, max(rate / 2, 50), sizes["half_load_s"], sizes["pids"]
         )
     )
-    _ratios(run, list(sizes["pids"]))
+    _ratios(run, list(sizes["pids"]), quix=sizes["quix"])
 
 
-def _ratios(run: Run, processes: list[str]) -> None:
+def _ratios(run: Run, processes: list[str], *, quix: bool) -> None:
     run.ratio(
         "gateway batched vs client ceiling",
         "gateway 500/request, events/s",
@@ -168,6 +170,13 @@ def _ratios(run: Run, processes: list[str]) -> None:
         "getmany + COPY loop, events/s",
         0.5,
     )
+    if quix:
+        run.ratio(
+            "workers vs Quix Streams",
+            "worker persist + windows, events/s",
+            "Quix Streams 5-min windows, events/s",
+            1.0,
+        )
     run.ratio(
         "windows cost", "worker persist + windows, events/s", "worker persist-only, events/s", None
     )
@@ -201,6 +210,7 @@ def main() -> None:
             "worker_events": 2000,
             "sustain_s": 3.0,
             "half_load_s": 3.0,
+            "quix": False,  # installing quixstreams takes longer than the smoke run
         }
         if args.quick
         else {
@@ -210,6 +220,7 @@ def main() -> None:
             "worker_events": 100_000,
             "sustain_s": 60.0,
             "half_load_s": 300.0,
+            "quix": True,
         }
     )
     sizes["port"] = 18190 + args.port_offset

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -165,3 +166,39 @@ async def copy_loop_rate(admin_dsn: str, events: int) -> float:
     finally:
         await conn.close()
         await consumer.stop()
+
+
+QUIX_VERSION = "3.28.1"
+
+
+def quix_venv(root: Path) -> Path:
+    """A virtualenv with quixstreams, made once; the project itself does not depend on it."""
+    venv = root / ".stack" / "quix-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"quixstreams=={QUIX_VERSION}"], check=True
+        )
+    return python
+
+
+async def quix_rate(root: Path, events: int) -> float:
+    """events/s of the same 5-minute aggregation written with Quix Streams."""
+    settings, _, _ = await prepared_topic(0, events)
+    python = quix_venv(root)
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            str(python),
+            str(root / "bench" / "quix_windows.py"),
+            settings.kafka_bootstrap_servers,
+            settings.telemetry_topic,
+            str(events),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return float(result.stdout.strip().splitlines()[-1])
