@@ -99,13 +99,6 @@ class KafkaServer:
         if self._process is not None:
             self._process.stop(timeout=30)
 
-    def kill(self) -> None:
-        """SIGKILL the broker, for fault tests."""
-        if self._process is not None:
-            self._process.signal(9)
-            if self._process.process is not None:
-                self._process.process.wait(10)
-
     def _java(self, lib: Path, main: str) -> list[str]:
         return [
             "java",

@@ -76,10 +76,6 @@ class PostgresServer:
         if exists.strip() != "1":
             self.psql("postgres", f'CREATE DATABASE "{name}"')
 
-    def drop_database(self, name: str) -> None:
-        """Drop `name` if it exists, disconnecting its sessions."""
-        self.psql("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
     def psql(self, database: str, sql: str) -> str:
         """Run one SQL command as the superuser and return its unaligned output."""
         result = subprocess.run(

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -42,6 +43,22 @@ def wait_for_port(
     raise TimeoutError(
         f"{host}:{port} not accepting connections after {timeout}s; {_tail(log_path)}"
     )
+
+
+def wait_http_ok(url: str, process: ManagedProcess, timeout: float = 90) -> None:
+    """Poll `url` until it answers 200; raise with the process log if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.running:
+            raise RuntimeError(f"{process.name} exited during start-up; {process.tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # URLError is an OSError: not listening yet, or answering 503
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout}s; {process.tail()}")
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -9,8 +9,6 @@ import secrets
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from opsctl.topics import ensure_topics, pipeline_topics
 
 from .kafka import KafkaServer
 from .postgres import PostgresServer
-from .processes import ManagedProcess, port_is_free
+from .processes import ManagedProcess, port_is_free, wait_http_ok
 from .system import ensure_system_tools
 
 DATABASE = "ops"
@@ -136,8 +134,8 @@ def start_stack(root: Path, ports: StackPorts, *, fresh: bool = False) -> Stack:
                     env=child_env,
                 ).start()
             )
-        _wait_ready(f"{env['GATEWAY_URL']}/readyz", stack.processes[0])
-        _wait_ready(f"http://127.0.0.1:{ports.worker}/readyz", stack.processes[1])
+        wait_http_ok(f"{env['GATEWAY_URL']}/readyz", stack.processes[0])
+        wait_http_ok(f"http://127.0.0.1:{ports.worker}/readyz", stack.processes[1])
     except BaseException:
         stack.stop()
         raise
@@ -175,21 +173,6 @@ def _stop_signals() -> Iterator[Callable[[], bool]]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _wait_ready(url: str, process: ManagedProcess, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.running:
-            raise RuntimeError(f"{process.name} exited during start-up; {process.tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} not ready after {timeout}s; {process.tail()}")
 
 
 def _check_ports_free(ports: StackPorts) -> None:

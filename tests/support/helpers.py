@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.request
 from collections.abc import Callable
 
 import asyncpg
@@ -12,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
+from devstack import processes
 from devstack.processes import ManagedProcess
 
 #: API keys of the in-process test gateway: one for every app, one for LIMITED_APP only.
@@ -22,19 +22,11 @@ WORKER_HTTP_PORT = 29201
 
 
 def wait_http_ok(url: str, process: ManagedProcess, timeout: float = 60) -> None:
-    """Poll `url` until it answers 200; fail with the process log if it dies or times out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.running:
-            pytest.fail(f"{process.name} exited; {process.tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"{url} not ready in {timeout}s; {process.tail()}")
+    """devstack's readiness poll, failing the test (not erroring it) with the process log."""
+    try:
+        processes.wait_http_ok(url, process, timeout)
+    except (RuntimeError, TimeoutError) as exc:
+        pytest.fail(str(exc))
 
 
 async def wait_for_count(
