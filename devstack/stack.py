@@ -1,4 +1,5 @@
-"""The whole local system (`make up`): PostgreSQL, Kafka, migrations, topics, gateway, worker."""
+"""The whole local system (`make up`): PostgreSQL, Kafka, migrations, topics, gateway, worker,
+alert agent."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ DATABASE = "ops"
 INGEST_PASSWORD = "ops_ingest_dev"
 READER_PASSWORD = "ops_reader_dev"
 ROLLUP_PASSWORD = "ops_rollup_dev"
+ALERT_PASSWORD = "ops_alerter_dev"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class StackPorts:
     @property
     def worker(self) -> int:
         return 19101 + self.offset
+
+    @property
+    def alert(self) -> int:
+        return 18090 + self.offset
 
 
 @dataclass
@@ -85,11 +91,14 @@ def stack_env(root: Path, ports: StackPorts, pg: PostgresServer, api_key: str) -
         "OPS_INGEST_DATABASE_URL": pg.dsn(DATABASE, "ops_ingest", INGEST_PASSWORD),
         "OPS_READER_DATABASE_URL": pg.dsn(DATABASE, "ops_reader", READER_PASSWORD),
         "OPS_ROLLUP_DATABASE_URL": pg.dsn(DATABASE, "ops_rollup", ROLLUP_PASSWORD),
+        "OPS_ALERT_DATABASE_URL": pg.dsn(DATABASE, "ops_alerter", ALERT_PASSWORD),
+        "OPS_ALERT_URL": f"http://127.0.0.1:{ports.alert}/ops-alert",
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.kafka}",
         "WORKER_METRICS_URL": f"http://127.0.0.1:{ports.worker}/metrics",
         "OPS_API_KEYS": json.dumps({api_key: ["*"]}),
         "OPS_GATEWAY_PORT": str(ports.gateway),
         "OPS_WORKER_HTTP_PORT": str(ports.worker),
+        "OPS_ALERT_PORT": str(ports.alert),
         "OPS_WORKER_DATA_DIR": str(root / "worker-data"),
     }
 
@@ -120,12 +129,18 @@ def start_stack(root: Path, ports: StackPorts, *, fresh: bool = False) -> Stack:
                     "ops_ingest": INGEST_PASSWORD,
                     "ops_reader": READER_PASSWORD,
                     "ops_rollup": ROLLUP_PASSWORD,
+                    "ops_alerter": ALERT_PASSWORD,
                 },
             )
         )
         asyncio.run(ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], pipeline_topics(settings)))
         child_env = {**os.environ, **env}
-        for name, module in (("gateway", "ingest_gateway"), ("worker", "stream_workers")):
+        services = (
+            ("gateway", "ingest_gateway", f"{env['GATEWAY_URL']}/readyz"),
+            ("worker", "stream_workers", f"http://127.0.0.1:{ports.worker}/readyz"),
+            ("alert-agent", "alert_agent", f"http://127.0.0.1:{ports.alert}/readyz"),
+        )
+        for name, module, _ in services:
             stack.processes.append(
                 ManagedProcess(
                     name,
@@ -134,8 +149,8 @@ def start_stack(root: Path, ports: StackPorts, *, fresh: bool = False) -> Stack:
                     env=child_env,
                 ).start()
             )
-        wait_http_ok(f"{env['GATEWAY_URL']}/readyz", stack.processes[0])
-        wait_http_ok(f"http://127.0.0.1:{ports.worker}/readyz", stack.processes[1])
+        for process, (_, _, ready_url) in zip(stack.processes, services, strict=True):
+            wait_http_ok(ready_url, process)
     except BaseException:
         stack.stop()
         raise
@@ -178,7 +193,14 @@ def _stop_signals() -> Iterator[Callable[[], bool]]:
 def _check_ports_free(ports: StackPorts) -> None:
     busy = [
         p
-        for p in (ports.postgres, ports.kafka, ports.kafka_controller, ports.gateway, ports.worker)
+        for p in (
+            ports.postgres,
+            ports.kafka,
+            ports.kafka_controller,
+            ports.gateway,
+            ports.worker,
+            ports.alert,
+        )
         if not port_is_free("127.0.0.1", p)
     ]
     if busy:
@@ -208,7 +230,8 @@ def _banner(stack: Stack, seconds: float) -> str:
     shown = {
         k: v
         for k, v in env.items()
-        if not k.startswith("OPS_WORKER") and k != "OPS_API_KEYS" and k != "OPS_GATEWAY_PORT"
+        if not k.startswith("OPS_WORKER")
+        and k not in ("OPS_API_KEYS", "OPS_GATEWAY_PORT", "OPS_ALERT_PORT")
     }
     lines = [f"ops-telemetry is up in {seconds:.1f}s (logs: {stack.root / 'logs'})", ""]
     lines += [f"  {k}={v}" for k, v in shown.items()]
@@ -219,6 +242,8 @@ def _banner(stack: Stack, seconds: float) -> str:
         '  curl -sS -X POST "$GATEWAY_URL/telemetry" -H "X-API-Key: $OPS_API_KEY" \\',
         "    -H 'Content-Type: application/json' \\",
         '    -d \'{"app":"demo","env":"dev","event":"login","ok":true,"latency_ms":42}\'',
+        "",
+        '  curl -sS -X POST "$OPS_ALERT_URL" -H "X-API-Key: $OPS_API_KEY"   # alert dry run',
         "",
         "(after: source .stack/env) — Ctrl-C stops everything.",
     ]

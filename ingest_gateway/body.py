@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType
+from ops_common.http.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType
 
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})

@@ -1,53 +1,29 @@
-"""Request middleware: the one place errors become HTTP answers, and request metrics."""
+"""The gateway's request middleware: the shared error mapping, plus its request metrics."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from .errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
+from ops_common.http.errors import ApiError, MethodNotAllowed, NotFound
+from ops_common.http.middleware import error_middleware, route_label
+
 from .metrics import GatewayMetrics
 
-log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def error_response(error: GatewayError) -> web.Response:
-    """Render a gateway error as the contract's JSON body, with Retry-After when set."""
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
-    return web.json_response(error.body(), status=error.status, headers=headers)
+#: Refusals of a route, not of events: they do not count as rejected events.
+_NOT_EVENT_REFUSALS = (NotFound, MethodNotAllowed)
 
 
-def build_middleware(metrics: GatewayMetrics) -> Callable[..., Awaitable[web.StreamResponse]]:
+def build_middleware(metrics: GatewayMetrics) -> Middleware:
     """Middleware that maps errors to JSON answers and records route/status metrics."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = _route_label(request)
-        started = time.perf_counter()
-        try:
-            response = await handler(request)
-        except GatewayError as exc:
-            response = error_response(exc)
-            metrics.events_rejected.labels(exc.code).inc(exc.events)
-        except web.HTTPNotFound:
-            response = error_response(NotFound(f"no route for {request.path}"))
-        except web.HTTPMethodNotAllowed:
-            response = error_response(MethodNotAllowed(f"{request.method} is not allowed here"))
-        except web.HTTPRequestEntityTooLarge as exc:
-            response = error_response(PayloadTooLarge(exc.text or "body too large"))
+    def observe(
+        request: web.Request, response: web.StreamResponse, error: ApiError | None, seconds: float
+    ) -> None:
+        route = route_label(request)
+        if error is not None and not isinstance(error, _NOT_EVENT_REFUSALS):
+            metrics.events_rejected.labels(error.code).inc(error.events)
         metrics.requests.labels(route, request.method, str(response.status)).inc()
-        metrics.request_duration.labels(route).observe(time.perf_counter() - started)
-        return response
+        metrics.request_duration.labels(route).observe(seconds)
 
-    return middleware
-
-
-def _route_label(request: web.Request) -> str:
-    # The route's canonical path keeps the label set bounded whatever paths clients try.
-    info = request.match_info.route.resource
-    return info.canonical if info is not None else "unmatched"
+    return error_middleware(observe)

@@ -12,9 +12,9 @@ from types import TracebackType
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from ops_common.http.errors import KafkaUnavailable
 from ops_common.settings import Settings
 
-from .errors import KafkaUnavailable
 from .metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""HTTP handlers: POST /telemetry, health, readiness, metrics."""
+"""HTTP handlers: POST /telemetry, plus the shared health, readiness and metrics routes."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from aiohttp import web
-from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ops_common.event import EventValidationError, partition_key, to_wire, validate_events
+from ops_common.http.api_keys import authenticate
+from ops_common.http.errors import InvalidEvents
+from ops_common.http.probes import add_probe_routes
 from ops_common.settings import Settings
 
-from .auth import authenticate, authorize
+from .auth import authorize
 from .body import read_events
-from .errors import InvalidEvents
 from .metrics import GatewayMetrics
 from .producer import EventProducer, Record
 
@@ -69,21 +70,11 @@ def _new_ids(count: int) -> Iterator[uuid.UUID]:
     return (uuid.UUID(bytes=entropy[i : i + 16], version=4) for i in range(0, 16 * count, 16))
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness: the process is up and serving."""
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Readiness: a Kafka broker answers now."""
-    if await request.app[PRODUCER].is_ready():
-        return web.json_response({"status": "ready"})
-    return web.json_response({"status": "unavailable", "kafka": "unreachable"}, status=503)
-
-
 def add_routes(app: web.Application, metrics: GatewayMetrics) -> None:
     """Register every gateway route on `app`."""
     app.router.add_post("/telemetry", post_telemetry)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
+
+    async def readiness() -> dict[str, bool]:
+        return {"kafka": await app[PRODUCER].is_ready()}
+
+    add_probe_routes(app, metrics.registry, readiness)

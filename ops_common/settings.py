@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         validation_alias=_env("OPS_ROLLUP_DATABASE_URL"),
         description="DSN of the role the workers upsert closed windows with.",
     )
+    alert_database_url: SecretStr = Field(
+        SecretStr("postgresql://ops_alerter:ops_alerter@127.0.0.1:15432/ops"),
+        validation_alias=_env("OPS_ALERT_DATABASE_URL"),
+        description="DSN of the role the alert agent reads windows and keeps alert state with.",
+    )
     ingest_role_password: SecretStr | None = Field(
         None,
         validation_alias=_env("OPS_INGEST_ROLE_PASSWORD"),
@@ -57,6 +62,11 @@ class Settings(BaseSettings):
         None,
         validation_alias=_env("OPS_ROLLUP_ROLE_PASSWORD"),
         description="When set, `opsctl migrate` sets this password on role ops_rollup.",
+    )
+    alert_role_password: SecretStr | None = Field(
+        None,
+        validation_alias=_env("OPS_ALERT_ROLE_PASSWORD"),
+        description="When set, `opsctl migrate` sets this password on role ops_alerter.",
     )
     reader_role_password: SecretStr | None = Field(
         None,
@@ -212,6 +222,73 @@ class Settings(BaseSettings):
         500,
         validation_alias=_env("OPS_KPI_GAUGE_MAX_KEYS"),
         description="Most app/env/event keys exported as KPI gauges (bounds label cardinality).",
+    )
+
+    # --- alert agent ---------------------------------------------------------------------
+    alert_host: str = Field(
+        "127.0.0.1", validation_alias=_env("OPS_ALERT_HOST"), description="Alert agent bind host."
+    )
+    alert_port: int = Field(
+        18090, validation_alias=_env("OPS_ALERT_PORT"), description="Alert agent bind port."
+    )
+    alert_rules_file: str = Field(
+        "",
+        validation_alias=_env("OPS_ALERT_RULES_FILE"),
+        description="YAML rules file; empty uses the packaged alert_agent/default_rules.yaml.",
+    )
+    alert_dry_run: bool = Field(
+        True,
+        validation_alias=_env("OPS_ALERT_DRY_RUN"),
+        description="Log what would be sent instead of sending (false arms Slack).",
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        None,
+        validation_alias=_env("OPS_SLACK_WEBHOOK_URL"),
+        description="Slack incoming-webhook URL the armed agent posts to.",
+    )
+    slack_bot_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("OPS_SLACK_BOT_TOKEN"),
+        description="Slack bot token (chat.postMessage), used with OPS_SLACK_CHANNEL.",
+    )
+    slack_channel: str = Field(
+        "",
+        validation_alias=_env("OPS_SLACK_CHANNEL"),
+        description="Channel the bot token posts to, e.g. #ops-alerts.",
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        validation_alias=_env("OPS_SLACK_API_URL"),
+        description="Slack Web API base URL (tests point it at a local stand-in).",
+    )
+    alert_repeat_interval_s: float = Field(
+        14_400.0,
+        gt=0,
+        validation_alias=_env("OPS_ALERT_REPEAT_INTERVAL_S"),
+        description="A rule still firing is announced again after this long (rules may override).",
+    )
+    alert_eval_interval_s: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("OPS_ALERT_EVAL_INTERVAL_S"),
+        description="Evaluation also runs this often, besides on every closed window.",
+    )
+    alert_lookback_s: float = Field(
+        3_600.0,
+        gt=0,
+        validation_alias=_env("OPS_ALERT_LOOKBACK_S"),
+        description="How far back a freshly started agent looks for closed windows.",
+    )
+    alert_retry_max_s: float = Field(
+        300.0,
+        gt=0,
+        validation_alias=_env("OPS_ALERT_RETRY_MAX_S"),
+        description="Longest wait between attempts at a notification Slack keeps refusing.",
+    )
+    alert_group_id: str = Field(
+        "ops-alert-agent",
+        validation_alias=_env("OPS_ALERT_GROUP_ID"),
+        description="Consumer group the agent reads closed windows with.",
     )
 
     # --- logging ---------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def _role_passwords(settings: Settings) -> dict[str, str]:
         "ops_ingest": settings.ingest_role_password,
         "ops_reader": settings.reader_role_password,
         "ops_rollup": settings.rollup_role_password,
+        "ops_alerter": settings.alert_role_password,
     }
     return {role: pw.get_secret_value() for role, pw in passwords.items() if pw is not None}
 

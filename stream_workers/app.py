@@ -11,6 +11,7 @@ from faust.tables.manager import TableManager
 from mode import Service
 from prometheus_client import CollectorRegistry
 
+from ops_common.postgres_pool import PostgresPool
 from ops_common.settings import Settings
 
 from .dead_letters import DeadLetterPublisher
@@ -20,7 +21,6 @@ from .http_service import WorkerHttpService
 from .lifecycle import ResourceService
 from .metrics import WorkerMetrics
 from .persist import BatchPersister
-from .postgres_pool import PostgresPool
 from .windows.closer import WindowCloser
 from .windows.kpi_gauges import KpiGauges
 from .windows.rollup_store import RollupStore

@@ -12,9 +12,9 @@ import asyncpg
 import orjson
 
 from ops_common.event import WireEvent
+from ops_common.postgres_pool import UNAVAILABLE, PostgresPool
 
 from .metrics import WorkerMetrics
-from .postgres_pool import UNAVAILABLE, PostgresPool
 
 log = logging.getLogger(__name__)
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 from mode import Service
-from prometheus_client.aiohttp import make_aiohttp_handler
+
+from ops_common.http.probes import ReadinessCheck, add_probe_routes
 
 from .metrics import WorkerMetrics
-
-ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
 class WorkerHttpService(Service):
@@ -27,11 +24,8 @@ class WorkerHttpService(Service):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._host = host
         self._port = port
-        self._readiness = readiness
         self._app = web.Application()
-        self._app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
-        self._app.router.add_get("/healthz", self._healthz)
-        self._app.router.add_get("/readyz", self._readyz)
+        add_probe_routes(self._app, metrics.registry, readiness)
         self._runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
@@ -45,13 +39,3 @@ class WorkerHttpService(Service):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def _readyz(self, request: web.Request) -> web.Response:
-        checks = await self._readiness()
-        status = 200 if all(checks.values()) else 503
-        return web.json_response(
-            {"status": "ready" if status == 200 else "unavailable", "checks": checks}, status=status
-        )

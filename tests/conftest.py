@@ -16,6 +16,7 @@ TEST_DATABASE = "ops_test"
 INGEST_PASSWORD = "ingest_test_pw"
 READER_PASSWORD = "reader_test_pw"
 ROLLUP_PASSWORD = "rollup_test_pw"
+ALERT_PASSWORD = "alerter_test_pw"
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +33,7 @@ def database() -> Iterator[Database]:
                     "ops_ingest": INGEST_PASSWORD,
                     "ops_reader": READER_PASSWORD,
                     "ops_rollup": ROLLUP_PASSWORD,
+                    "ops_alerter": ALERT_PASSWORD,
                 },
             )
         )
@@ -72,6 +74,12 @@ def reader_dsn(database: Database) -> str:
 def rollup_dsn(database: Database) -> str:
     """DSN of the window writer role on the test database."""
     return database.dsn(TEST_DATABASE, "ops_rollup", ROLLUP_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def alert_dsn(database: Database) -> str:
+    """DSN of the alert agent's role on the test database."""
+    return database.dsn(TEST_DATABASE, "ops_alerter", ALERT_PASSWORD)
 
 
 @pytest.fixture

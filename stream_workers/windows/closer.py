@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import faust
 import orjson
 
+from ops_common.postgres_pool import UNAVAILABLE
+
 from ..metrics import WorkerMetrics
-from ..postgres_pool import UNAVAILABLE
 from .aggregate import WindowResult
 from .buckets import bucket_datetime
 from .kpi_gauges import KpiGauges

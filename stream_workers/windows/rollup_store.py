@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..postgres_pool import PostgresPool
+from ops_common.postgres_pool import PostgresPool
+
 from .aggregate import WindowResult
 from .buckets import bucket_datetime
 

@@ -6,8 +6,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from ingest_gateway.auth import authenticate, authorize
-from ingest_gateway.errors import AppNotAllowed, MissingApiKey
+from ingest_gateway.auth import authorize
+from ops_common.http.api_keys import authenticate
+from ops_common.http.errors import AppNotAllowed, MissingApiKey
 from ops_common.settings import api_key_digest
 
 CHECKOUT_KEY = "ck-7d1e0f"

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from support.tables import cases
 
 from ingest_gateway.body import read_events
-from ingest_gateway.errors import GatewayError
+from ops_common.http.errors import ApiError
 
 Client = TestClient[web.Request, web.Application]
 
@@ -44,7 +45,7 @@ async def _handler(request: web.Request) -> web.Response:
             max_decompressed_bytes=limits.max_decompressed_bytes,
             max_events=limits.max_events,
         )
-    except GatewayError as exc:
+    except ApiError as exc:
         return web.json_response(
             {
                 "status": exc.status,
@@ -100,11 +101,6 @@ async def error_of(client: Client, body: Any, headers: dict[str, str]) -> dict[s
     result = await post(client, body, headers)
     assert "status" in result, f"expected an error, got {result}"
     return result
-
-
-def cases(table: list[tuple[Any, ...]]) -> list[Any]:
-    """Turn `(id, *values)` rows into pytest params, keeping each row on one line."""
-    return [pytest.param(*row[1:], id=row[0]) for row in table]
 
 
 ONE, TWO = [{"a": 1}], [{"a": 1}, {"a": 2}]

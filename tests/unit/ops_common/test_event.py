@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from pydantic import ValidationError
+from support.tables import cases
 
 from ops_common.event import (
     EventValidationError,
@@ -41,11 +42,6 @@ def errors_of(items: list[Any], max_extra_bytes: int = MAX_EXTRA) -> list[FieldE
     with pytest.raises(EventValidationError) as info:
         validate(items, max_extra_bytes)
     return info.value.errors
-
-
-def cases(table: list[tuple[Any, ...]]) -> list[Any]:
-    """Turn `(id, *values)` rows into pytest params, keeping each row on one line."""
-    return [pytest.param(*row[1:], id=row[0]) for row in table]
 
 
 def test_minimal_event_is_valid_and_optional_fields_are_none() -> None:

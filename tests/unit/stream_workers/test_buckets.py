@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
 import pytest
+from support.tables import cases
 
 from stream_workers.windows.buckets import (
     BUCKET_SECONDS,
@@ -19,11 +19,6 @@ JUNE_1 = 1_748_736_000
 PLUS_9 = timezone(timedelta(hours=9))
 MINUS_0330 = timezone(-timedelta(hours=3, minutes=30))
 PLUS_0543 = timezone(timedelta(hours=5, minutes=43))  # local 5-minute marks are not UTC ones
-
-
-def cases(table: list[tuple[Any, ...]]) -> list[Any]:
-    """Turn `(id, *values)` rows into pytest params, keeping each row on one line."""
-    return [pytest.param(*row[1:], id=row[0]) for row in table]
 
 
 def utc(

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from support.tables import cases
 
 from stream_workers.windows.aggregate import WindowAggregate, WindowResult
 
@@ -16,11 +17,6 @@ Event = tuple[bool, int | None]  # (ok, latency_ms)
 INT32_MAX = 2_147_483_647
 # Hand-written decimals are not exactly the float PostgreSQL computes; allow a few ulps.
 ULPS = 1e-14
-
-
-def cases(table: list[tuple[Any, ...]]) -> list[Any]:
-    """Turn `(id, *values)` rows into pytest params, keeping each row on one line."""
-    return [pytest.param(*row[1:], id=row[0]) for row in table]
 
 
 def ok(*latencies: int | None) -> list[Event]:

@@ -1,4 +1,5 @@
-"""An asyncpg pool that waits for PostgreSQL instead of failing the worker's start."""
+"""An asyncpg pool that waits for PostgreSQL instead of failing its owner's start; shared by the
+workers and the alert agent."""
 
 from __future__ import annotations
 

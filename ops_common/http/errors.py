@@ -1,13 +1,13 @@
-"""The gateway's error hierarchy. `middleware.error_middleware` is the one place that turns
-these into HTTP answers."""
+"""The error hierarchy of every HTTP service. `middleware.error_middleware` is the one place
+that turns these into HTTP answers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class GatewayError(Exception):
-    """A request the gateway refuses; `status` and `code` are what the client sees."""
+class ApiError(Exception):
+    """A request a service refuses; `status` and `code` are what the client sees."""
 
     status: int = 400
     code: str = "bad_request"
@@ -31,39 +31,49 @@ class GatewayError(Exception):
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 
-class MalformedBody(GatewayError):
+class MalformedBody(ApiError):
     status, code = 400, "malformed_json"
 
 
-class MissingApiKey(GatewayError):
+class BadParameter(ApiError):
+    status, code = 400, "bad_parameter"
+
+
+class MissingApiKey(ApiError):
     status, code = 401, "unauthorized"
 
 
-class AppNotAllowed(GatewayError):
+class AppNotAllowed(ApiError):
     status, code = 403, "forbidden_app"
 
 
-class NotFound(GatewayError):
+class NotFound(ApiError):
     status, code = 404, "not_found"
 
 
-class MethodNotAllowed(GatewayError):
+class MethodNotAllowed(ApiError):
     status, code = 405, "method_not_allowed"
 
 
-class PayloadTooLarge(GatewayError):
+class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 
 
-class UnsupportedMediaType(GatewayError):
+class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
 
 
-class InvalidEvents(GatewayError):
+class InvalidEvents(ApiError):
     status, code = 422, "invalid_events"
 
 
-class KafkaUnavailable(GatewayError):
+class KafkaUnavailable(ApiError):
     """Kafka did not acknowledge in time; nothing of the request counts as accepted."""
 
     status, code = 503, "kafka_unavailable"
+
+
+class DatabaseUnavailable(ApiError):
+    """PostgreSQL did not answer; the request may be retried."""
+
+    status, code = 503, "database_unavailable"
