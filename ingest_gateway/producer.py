@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from ops_common.http.errors import KafkaUnavailable
+from ops_common.kafka_client import BackgroundKafkaClient
 from ops_common.settings import Settings
 
 from .metrics import GatewayMetrics
@@ -25,42 +25,23 @@ Record = tuple[bytes, bytes]  # (key, value)
 class EventProducer:
     """Owns the aiokafka producer (idempotent, acks=all) and bounds events in flight.
 
-    `start()` returns at once and connects in the background, so the gateway answers 503
-    rather than refusing to boot while Kafka is down. `stop()` is safe to call twice.
+    `start()` returns at once and connects in the background (`BackgroundKafkaClient`), so the
+    gateway answers 503 rather than refusing to boot while Kafka is down.
     """
 
     def __init__(self, settings: Settings, metrics: GatewayMetrics) -> None:
         self._settings = settings
         self._metrics = metrics
-        self._producer: AIOKafkaProducer | None = None
-        self._connected = asyncio.Event()
-        self._connector: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._kafka = BackgroundKafkaClient(self._build_producer, "gateway producer")
         self._inflight = 0
 
     async def start(self) -> None:
         """Begin connecting to Kafka in the background."""
-        if self._connector is None and self._producer is None:
-            self._stopping.clear()
-            self._connector = asyncio.create_task(self._connect_until_up())
+        self._kafka.start()
 
     async def stop(self) -> None:
         """Flush what is in flight and close the producer."""
-        self._stopping.set()
-        if self._connector is not None:
-            # Let a connection attempt finish rather than cancel it: aiokafka leaks the
-            # bootstrap socket when start() is cancelled half-way.
-            try:
-                await asyncio.wait_for(asyncio.shield(self._connector), 15)
-            except TimeoutError:
-                self._connector.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._connector
-            self._connector = None
-        if self._producer is not None:
-            await self._producer.stop()
-        self._producer = None
-        self._connected.clear()
+        await self._kafka.stop()
 
     async def __aenter__(self) -> EventProducer:
         await self.start()
@@ -73,17 +54,14 @@ class EventProducer:
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait until the producer has connected once; False on timeout."""
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await self._kafka.wait_connected(timeout) is not None
 
     async def is_ready(self, timeout: float = 2.0) -> bool:
         """True when a Kafka broker answers a metadata request now."""
-        if self._producer is None or not self._connected.is_set():
+        producer = self._kafka.client
+        if producer is None:
             return False
-        client = self._producer.client
+        client = producer.client
         try:
             cluster = await asyncio.wait_for(client.fetch_all_metadata(), timeout)
         except (TimeoutError, KafkaError, OSError):
@@ -99,8 +77,8 @@ class EventProducer:
         de-duplicate on.
         """
         settings = self._settings
-        producer = self._producer
-        if producer is None or not self._connected.is_set():
+        producer = self._kafka.client
+        if producer is None:
             raise KafkaUnavailable("Kafka is not reachable", retry_after=settings.retry_after_s)
         if self._inflight + len(records) > settings.max_inflight_events:
             raise KafkaUnavailable(
@@ -132,24 +110,6 @@ class EventProducer:
     def _track_inflight(self, delta: int) -> None:
         self._inflight += delta
         self._metrics.inflight_events.set(self._inflight)
-
-    async def _connect_until_up(self) -> None:
-        delay = 0.2
-        while not self._stopping.is_set():
-            producer = self._build_producer()
-            try:
-                await producer.start()
-            except (KafkaError, OSError) as exc:
-                log.warning("Kafka not reachable yet (%r); retrying in %.1fs", exc, delay)
-                await producer.stop()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._producer = producer
-            self._connected.set()
-            log.info("connected to Kafka at %s", self._settings.kafka_bootstrap_servers)
-            return
 
     def _build_producer(self) -> AIOKafkaProducer:
         settings = self._settings

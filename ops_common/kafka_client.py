@@ -1,0 +1,92 @@
+"""Connecting an aiokafka client (producer or consumer) in the background, the one way every
+process does it: retry with back-off while Kafka is away, and never cancel a `start()` half-way
+(aiokafka leaks the bootstrap socket when a start is cancelled)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+from aiokafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=_Startable)
+
+
+class BackgroundKafkaClient(Generic[ClientT]):
+    """Owns one aiokafka client built by `factory`; `start()` returns at once."""
+
+    def __init__(self, factory: Callable[[], ClientT], name: str, *, stop_wait_s: float = 15):
+        self._factory = factory
+        self._name = name
+        self._stop_wait_s = stop_wait_s
+        self._client: ClientT | None = None
+        self._connected = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._connector: asyncio.Task[None] | None = None
+
+    @property
+    def client(self) -> ClientT | None:
+        """The connected client, or None while not connected."""
+        return self._client if self._connected.is_set() else None
+
+    def start(self) -> None:
+        """Begin connecting in the background."""
+        if self._connector is None and self._client is None:
+            self._stopping.clear()
+            self._connector = asyncio.create_task(self._connect_until_up())
+
+    async def wait_connected(self, timeout: float | None = None) -> ClientT | None:
+        """The client once connected; None on timeout."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            return None
+        return self._client
+
+    async def stop(self) -> None:
+        """Let a connection attempt finish, then stop the client. Safe to call twice."""
+        self._stopping.set()
+        if self._connector is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._connector), self._stop_wait_s)
+            except TimeoutError:
+                self._connector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._connector
+            self._connector = None
+        self._connected.clear()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.stop()
+
+    async def _connect_until_up(self) -> None:
+        delay = 0.2
+        while not self._stopping.is_set():
+            client = self._factory()
+            try:
+                await client.start()
+            except (KafkaError, OSError) as exc:
+                log.warning(
+                    "%s: Kafka not reachable yet (%r); retry in %.1fs", self._name, exc, delay
+                )
+                await client.stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._client = client
+            self._connected.set()
+            log.info("%s connected to Kafka", self._name)
+            return
