@@ -1,4 +1,5 @@
-"""`opsctl up` (what `make up` runs) brings up the whole system; a POST reaches v_ops_5min."""
+"""`opsctl up` (what `make up` runs) brings up the whole system; a POST reaches v_ops_5min and
+the alert agent answers its dry run."""
 
 from __future__ import annotations
 
@@ -98,6 +99,26 @@ async def test_post_reaches_the_view(stack: tuple[ManagedProcess, dict[str, str]
         await conn.close()
 
 
+async def test_ops_alert_dry_run_answers_the_seed_contract(
+    stack: tuple[ManagedProcess, dict[str, str]],
+) -> None:
+    _, env = stack
+    request = urllib.request.Request(
+        env["OPS_ALERT_URL"], method="POST", headers={"X-API-Key": env["OPS_API_KEY"]}
+    )
+    status, body = await asyncio.to_thread(_send, request)
+    assert status == 200
+    answer = orjson.loads(body)
+    assert answer["dryRun"] is True
+    assert {"evaluated", "firing", "resolved"} <= set(answer)
+    log = TEST_STACK / "e2e" / "logs" / "alert-agent.log"
+    for _ in range(100):  # the line is flushed right after the answer; allow 10 s
+        if "[ops-alert] dryRun OK" in log.read_text():
+            break
+        await asyncio.sleep(0.1)
+    assert "[ops-alert] dryRun OK" in log.read_text()
+
+
 def _send(request: urllib.request.Request) -> tuple[int, bytes]:
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.read()
@@ -112,6 +133,7 @@ def test_env_file_has_the_documented_names(stack: tuple[ManagedProcess, dict[str
         "OPS_READER_DATABASE_URL",
         "OPS_INGEST_DATABASE_URL",
         "KAFKA_BOOTSTRAP_SERVERS",
+        "OPS_ALERT_URL",
     ):
         assert env.get(name), name
 

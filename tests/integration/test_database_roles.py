@@ -72,6 +72,7 @@ async def test_roles_have_no_superpowers_and_rls_is_forced(admin_db: asyncpg.Con
         " ORDER BY rolname"
     )
     assert [(r["rolname"], r["rolsuper"], r["rolbypassrls"]) for r in roles] == [
+        ("ops_alerter", False, False),
         ("ops_ingest", False, False),
         ("ops_owner", False, False),
         ("ops_reader", False, False),
@@ -98,6 +99,35 @@ async def test_roles_have_no_superpowers_and_rls_is_forced(admin_db: asyncpg.Con
         "SELECT reloptions FROM pg_class WHERE relname = 'v_ops_5min'"
     )
     assert "security_invoker=true" in options
+
+
+async def test_alerter_reads_windows_keeps_alert_state_and_nothing_else(alert_dsn: str) -> None:
+    conn = await asyncpg.connect(alert_dsn)
+    try:
+        await conn.fetchval("SELECT count(*) FROM ops_metrics_5min")
+        await conn.fetchval("SELECT count(*) FROM ops_alerts")
+        await conn.fetchval("SELECT count(*) FROM ops_alert_notifications")
+        for statement in (
+            "SELECT count(*) FROM ops_metrics",
+            "UPDATE ops_metrics_5min SET total = 0",
+            "DELETE FROM ops_alerts",
+            "DELETE FROM ops_alert_notifications",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_reader_sees_alerts_and_cannot_change_them(reader: asyncpg.Connection) -> None:
+    await reader.fetchval("SELECT count(*) FROM ops_alert_notifications")
+    await reader.fetchval("SELECT count(*) FROM ops_alerts")
+    for statement in (
+        "UPDATE ops_alerts SET state = 'inactive'",
+        "UPDATE ops_alert_notifications SET delivery = 'sent'",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await reader.execute(statement)
 
 
 async def test_copy_is_refused_under_rls(ingest: asyncpg.Connection) -> None:
