@@ -3,6 +3,7 @@ the real slack-sdk client: fire once, no repeat, resolve once; dry run; 429; res
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import NewTopic
 from support.helpers import KEY_ALL
 from support.pipeline import Pipeline
 from support.slack_standin import BOT_TOKEN, slack_standin
@@ -22,6 +24,7 @@ from support.slack_standin import BOT_TOKEN, slack_standin
 from alert_agent.app import create_app
 from ops_common.postgres_pool import PostgresPool
 from ops_common.settings import Settings
+from opsctl.topics import ensure_topics
 from stream_workers.windows.aggregate import WindowResult
 from stream_workers.windows.buckets import BUCKET_SECONDS
 from stream_workers.windows.rollup_store import RollupStore, WindowKey
@@ -72,12 +75,23 @@ def rules_file(tmp_path: Path, app_name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def windows_topic(pipeline: Pipeline) -> str:
+    """A windows topic of this module's own: the session's workers emit to the pipeline's, and
+    their closed windows would trigger passes that race the tests' own POSTs."""
+    topic = f"ops.windows.5m.alerts-{uuid.uuid4().hex[:8]}"
+    settings = pipeline.settings()
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, [NewTopic(topic, 1, 1)]))
+    return topic
+
+
 @pytest.fixture
-def agent_settings(pipeline: Pipeline, alert_dsn: str, rules_file: Path) -> Any:
+def agent_settings(pipeline: Pipeline, alert_dsn: str, rules_file: Path, windows_topic: str) -> Any:
     """Settings for an agent on the session pipeline; call with overrides."""
 
     def make(**overrides: object) -> Settings:
         return pipeline.settings(
+            OPS_WINDOWS_TOPIC=windows_topic,
             OPS_ALERT_DATABASE_URL=alert_dsn,
             OPS_ALERT_RULES_FILE=str(rules_file),
             OPS_ALERT_EVAL_INTERVAL_S=3600,
@@ -328,6 +342,4 @@ async def _ready(agent: TestClient, timeout: float = 30) -> None:
 
 
 async def _sleep(seconds: float) -> None:
-    import asyncio
-
     await asyncio.sleep(seconds)

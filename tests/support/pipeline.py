@@ -51,13 +51,15 @@ class Pipeline:
         return pipeline
 
     def settings(self, **overrides: object) -> Settings:
-        """Settings for an in-process gateway on this pipeline, with the test API keys."""
-        return Settings(
-            **self.env,  # type: ignore[arg-type]
-            OPS_API_KEYS={KEY_ALL: ["*"], KEY_LIMITED: [LIMITED_APP]},
-            OPS_PRODUCE_TIMEOUT_S=3.0,
+        """Settings for an in-process gateway on this pipeline, with the test API keys;
+        `overrides` (by variable name) win."""
+        values: dict[str, object] = {
+            **self.env,
+            "OPS_API_KEYS": {KEY_ALL: ["*"], KEY_LIMITED: [LIMITED_APP]},
+            "OPS_PRODUCE_TIMEOUT_S": 3.0,
             **overrides,
-        )
+        }
+        return Settings(**values)  # type: ignore[arg-type]
 
     def start_worker(self, port: int, *, wait: bool = True, **extra_env: str) -> ManagedProcess:
         """Start one `python -m stream_workers` serving HTTP on `port`; wait until ready."""
