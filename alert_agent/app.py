@@ -89,7 +89,7 @@ def create_app(
                 await task
         await pool.stop()
 
-    app = web.Application(middlewares=[error_middleware()])
+    app = web.Application(middlewares=[error_middleware(metrics.http.observe)])
     app[AGENT] = agent
     add_routes(app, settings, agent, store, metrics, readiness)
     app.cleanup_ctx.append(lifecycle)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ops_common.http.request_metrics import RequestMetrics
+
 
 class AlertMetrics:
     """Evaluations, Slack sends by outcome, and the alerts firing now. Labels are bounded."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self.http = RequestMetrics(registry, "alert")
         self.evaluations = Counter(
             "alert_evaluations", "Evaluation passes over the closed windows.", registry=registry
         )

@@ -9,8 +9,8 @@ from .system import ensure_system_tools
 
 
 def main() -> None:
-    """Make sure Java, Maven, PostgreSQL and the Kafka jars are here."""
-    ensure_system_tools()
+    """Make sure Java, Maven, PostgreSQL, Chromium and the Kafka jars are here."""
+    ensure_system_tools(browser=True)
     print(f"kafka jars: {resolve_kafka_jars(cache_dir())}")
 
 

@@ -1,4 +1,5 @@
-"""Making sure the machine has Java, Maven and PostgreSQL binaries (Debian packages)."""
+"""Making sure the machine has Java, Maven and PostgreSQL binaries, and for the browser tests
+Chromium (Debian packages)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ _PACKAGES = {
     "mvn": "maven",
     "postgres": "postgresql",
 }
+#: Only the browser tests and the screenshot script need it.
+_BROWSER_PACKAGES = {"chromium": "chromium"}
 
 
 class MissingToolError(RuntimeError):
@@ -29,9 +32,11 @@ def postgres_bindir() -> Path | None:
     return usable[-1] if usable else None
 
 
-def ensure_system_tools() -> None:
-    """Install whatever of Java, Maven and PostgreSQL is missing, via apt-get when root."""
-    missing = [pkg for tool, pkg in _PACKAGES.items() if not _present(tool)]
+def ensure_system_tools(*, browser: bool = False) -> None:
+    """Install whatever of Java, Maven and PostgreSQL (and Chromium with `browser`) is missing,
+    via apt-get when root."""
+    wanted = {**_PACKAGES, **(_BROWSER_PACKAGES if browser else {})}
+    missing = [pkg for tool, pkg in wanted.items() if not _present(tool)]
     if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
@@ -46,7 +51,7 @@ def ensure_system_tools() -> None:
         check=True,
         env=env,
     )
-    still = [pkg for tool, pkg in _PACKAGES.items() if not _present(tool)]
+    still = [pkg for tool, pkg in wanted.items() if not _present(tool)]
     if still:
         raise MissingToolError(f"apt-get did not provide {still}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+from ops_common.http.request_metrics import LATENCY_BUCKETS, RequestMetrics
 
 
 class GatewayMetrics:
@@ -12,19 +12,7 @@ class GatewayMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.requests = Counter(
-            "gateway_http_requests",
-            "HTTP requests by route, method and status.",
-            ["route", "method", "status"],
-            registry=registry,
-        )
-        self.request_duration = Histogram(
-            "gateway_http_request_duration_seconds",
-            "HTTP request duration by route.",
-            ["route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
+        self.http = RequestMetrics(registry, "gateway")
         self.events_accepted = Counter(
             "gateway_events_accepted",
             "Events acknowledged by Kafka and answered 201.",
@@ -39,7 +27,7 @@ class GatewayMetrics:
         self.produce_duration = Histogram(
             "gateway_kafka_produce_duration_seconds",
             "Time from the first send of a request to Kafka's last ack.",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.inflight_events = Gauge(

@@ -6,7 +6,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ops_common.http.errors import ApiError, MethodNotAllowed, NotFound
-from ops_common.http.middleware import error_middleware, route_label
+from ops_common.http.middleware import error_middleware
 
 from .metrics import GatewayMetrics
 
@@ -20,10 +20,8 @@ def build_middleware(metrics: GatewayMetrics) -> Middleware:
     def observe(
         request: web.Request, response: web.StreamResponse, error: ApiError | None, seconds: float
     ) -> None:
-        route = route_label(request)
         if error is not None and not isinstance(error, _NOT_EVENT_REFUSALS):
             metrics.events_rejected.labels(error.code).inc(error.events)
-        metrics.requests.labels(route, request.method, str(response.status)).inc()
-        metrics.request_duration.labels(route).observe(seconds)
+        metrics.http.observe(request, response, error, seconds)
 
     return error_middleware(observe)

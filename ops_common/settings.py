@@ -291,6 +291,35 @@ class Settings(BaseSettings):
         description="Consumer group the agent reads closed windows with.",
     )
 
+    # --- dashboard -------------------------------------------------------------------------
+    dashboard_host: str = Field(
+        "127.0.0.1", validation_alias=_env("OPS_DASHBOARD_HOST"), description="Dashboard bind host."
+    )
+    dashboard_port: int = Field(
+        18070, validation_alias=_env("OPS_DASHBOARD_PORT"), description="Dashboard bind port."
+    )
+    dashboard_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("OPS_DASHBOARD_TOKEN"),
+        description="Read token for /ops and its API (required; open /ops?token=… once).",
+    )
+    dashboard_refresh_s: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("OPS_DASHBOARD_REFRESH_S"),
+        description="Auto-refresh interval of the /ops page.",
+    )
+    dashboard_gateway_url: str = Field(
+        "http://127.0.0.1:18080",
+        validation_alias=_env("OPS_DASHBOARD_GATEWAY_URL"),
+        description="Gateway the dashboard's 'send test event' button posts through.",
+    )
+    dashboard_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("OPS_DASHBOARD_API_KEY"),
+        description="API key for that test event (allowed for app ops-dashboard); unset hides it.",
+    )
+
     # --- logging ---------------------------------------------------------------------------
     log_level: str = Field(
         "INFO", validation_alias=_env("OPS_LOG_LEVEL"), description="Log level of every process."

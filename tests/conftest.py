@@ -1,15 +1,22 @@
 """Session-wide real services: one PostgreSQL and one Kafka broker, started once, lazily
-(unit tests never start them)."""
+(unit tests never start them); the pipeline on them (topics, a worker process, an in-process
+gateway) for the integration and e2e tests."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient
+from support.helpers import WORKER_HTTP_PORT
+from support.pipeline import Pipeline, serve_gateway
 from support.services import Broker, Database, start_broker, start_database
 
+from devstack.processes import ManagedProcess
+from ops_common.settings import Settings
 from opsctl.migrate import migrate
 
 TEST_DATABASE = "ops_test"
@@ -95,5 +102,44 @@ async def _create_database(admin_dsn: str, name: str) -> None:
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pipeline(broker: Broker, ingest_dsn: str, rollup_dsn: str) -> Iterator[Pipeline]:
+    """The session's pipeline: unique topics and group on the session broker."""
+    session_pipeline = Pipeline.create(broker.bootstrap_servers, ingest_dsn, rollup_dsn)
+    try:
+        yield session_pipeline
+    finally:
+        session_pipeline.stop()
+
+
+@pytest.fixture(scope="session")
+def pipeline_settings(pipeline: Pipeline) -> Settings:
+    """Settings for an in-process gateway on the session's pipeline."""
+    return pipeline.settings()
+
+
+@pytest.fixture(scope="session")
+def worker(pipeline: Pipeline) -> ManagedProcess:
+    """One real worker process (`python -m stream_workers`) for the session."""
+    return pipeline.start_worker(WORKER_HTTP_PORT)
+
+
+@pytest.fixture
+async def gateway(pipeline_settings: Settings) -> AsyncIterator[TestClient]:
+    """The gateway app served in-process on a real socket, producing to the real broker."""
+    async with serve_gateway(pipeline_settings) as client:
+        yield client
+
+
+@pytest.fixture
+async def admin_db(admin_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection to the test database, for assertions."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        yield conn
     finally:
         await conn.close()
