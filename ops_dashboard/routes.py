@@ -85,7 +85,11 @@ def add_routes(
         )
         return json_response(sent, status=201)
 
+    async def no_favicon(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
     app.router.add_get("/ops", ops_page)
+    app.router.add_get("/favicon.ico", no_favicon)
     app.router.add_static("/ops/static", STATIC)
     app.router.add_get("/api/ops/series", series)
     app.router.add_get("/api/ops/kpi", card)
