@@ -1,5 +1,5 @@
 """The whole local system (`make up`): PostgreSQL, Kafka, migrations, topics, gateway, worker,
-alert agent."""
+alert agent, dashboard."""
 
 from __future__ import annotations
 
@@ -62,6 +62,10 @@ class StackPorts:
     def alert(self) -> int:
         return 18090 + self.offset
 
+    @property
+    def dashboard(self) -> int:
+        return 18070 + self.offset
+
 
 @dataclass
 class Stack:
@@ -82,8 +86,9 @@ class Stack:
         self.postgres.stop()
 
 
-def stack_env(root: Path, ports: StackPorts, pg: PostgresServer, api_key: str) -> dict[str, str]:
+def stack_env(root: Path, ports: StackPorts, pg: PostgresServer) -> dict[str, str]:
     """The environment the stack's processes get and `.stack/env` publishes."""
+    api_key = _secret(root, "api-key")
     return {
         "GATEWAY_URL": f"http://127.0.0.1:{ports.gateway}",
         "OPS_API_KEY": api_key,
@@ -93,12 +98,17 @@ def stack_env(root: Path, ports: StackPorts, pg: PostgresServer, api_key: str) -
         "OPS_ROLLUP_DATABASE_URL": pg.dsn(DATABASE, "ops_rollup", ROLLUP_PASSWORD),
         "OPS_ALERT_DATABASE_URL": pg.dsn(DATABASE, "ops_alerter", ALERT_PASSWORD),
         "OPS_ALERT_URL": f"http://127.0.0.1:{ports.alert}/ops-alert",
+        "OPS_DASHBOARD_URL": f"http://127.0.0.1:{ports.dashboard}/ops",
+        "OPS_DASHBOARD_TOKEN": _secret(root, "dashboard-token"),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.kafka}",
         "WORKER_METRICS_URL": f"http://127.0.0.1:{ports.worker}/metrics",
         "OPS_API_KEYS": json.dumps({api_key: ["*"]}),
         "OPS_GATEWAY_PORT": str(ports.gateway),
         "OPS_WORKER_HTTP_PORT": str(ports.worker),
         "OPS_ALERT_PORT": str(ports.alert),
+        "OPS_DASHBOARD_PORT": str(ports.dashboard),
+        "OPS_DASHBOARD_API_KEY": api_key,
+        "OPS_DASHBOARD_GATEWAY_URL": f"http://127.0.0.1:{ports.gateway}",
         "OPS_WORKER_DATA_DIR": str(root / "worker-data"),
     }
 
@@ -115,7 +125,7 @@ def start_stack(root: Path, ports: StackPorts, *, fresh: bool = False) -> Stack:
     kafka = KafkaServer(
         root / "kafka", ports.kafka, ports.kafka_controller, cache_dir=cache_dir(), logs_dir=logs
     )
-    env = stack_env(root, ports, pg, _api_key(root))
+    env = stack_env(root, ports, pg)
     stack = Stack(root, ports, pg, kafka, env, [])
     try:
         pg.start(fresh=fresh)
@@ -139,6 +149,7 @@ def start_stack(root: Path, ports: StackPorts, *, fresh: bool = False) -> Stack:
             ("gateway", "ingest_gateway", f"{env['GATEWAY_URL']}/readyz"),
             ("worker", "stream_workers", f"http://127.0.0.1:{ports.worker}/readyz"),
             ("alert-agent", "alert_agent", f"http://127.0.0.1:{ports.alert}/readyz"),
+            ("dashboard", "ops_dashboard", f"http://127.0.0.1:{ports.dashboard}/readyz"),
         )
         for name, module, _ in services:
             stack.processes.append(
@@ -200,6 +211,7 @@ def _check_ports_free(ports: StackPorts) -> None:
             ports.gateway,
             ports.worker,
             ports.alert,
+            ports.dashboard,
         )
         if not port_is_free("127.0.0.1", p)
     ]
@@ -207,9 +219,10 @@ def _check_ports_free(ports: StackPorts) -> None:
         raise RuntimeError(f"ports already in use: {busy} (another stack running?)")
 
 
-def _api_key(root: Path) -> str:
-    # Kept across restarts so a developer's scripts keep working.
-    path = root / "api-key"
+def _secret(root: Path, name: str) -> str:
+    # Kept across restarts so a developer's scripts and bookmarks keep working.
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(24))
         path.chmod(0o600)
@@ -219,6 +232,10 @@ def _api_key(root: Path) -> str:
 def cache_dir() -> Path:
     """Where downloaded artifacts (the Kafka jars) are cached; OPS_CACHE_DIR overrides."""
     return Path(os.environ.get("OPS_CACHE_DIR", Path(__file__).resolve().parent.parent / ".cache"))
+
+
+def _dashboard_link(env: dict[str, str]) -> str:
+    return f"{env['OPS_DASHBOARD_URL']}?token={env['OPS_DASHBOARD_TOKEN']}"
 
 
 def _quote(value: str) -> str:
@@ -231,10 +248,12 @@ def _banner(stack: Stack, seconds: float) -> str:
         k: v
         for k, v in env.items()
         if not k.startswith("OPS_WORKER")
+        and not k.startswith("OPS_DASHBOARD_")
         and k not in ("OPS_API_KEYS", "OPS_GATEWAY_PORT", "OPS_ALERT_PORT")
     }
     lines = [f"ops-telemetry is up in {seconds:.1f}s (logs: {stack.root / 'logs'})", ""]
     lines += [f"  {k}={v}" for k, v in shown.items()]
+    lines += [f"  OPS_DASHBOARD_URL={env['OPS_DASHBOARD_URL']}  (open: {_dashboard_link(env)})"]
     lines += [
         "",
         f"environment written to {stack.root / 'env'}; try:",

@@ -15,10 +15,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
-from support.dashboard import TOKEN, Seeded, seed_windows, serve_dashboard
+from support.dashboard import TOKEN, serve_dashboard
 from support.helpers import KEY_ALL
 
 from devstack.browser import launch
+from devstack.demo_windows import Seeded, seed_windows
 from devstack.processes import ManagedProcess
 from ops_common.settings import Settings
 

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,26 @@ async def test_ops_alert_dry_run_answers_the_seed_contract(
     assert "[ops-alert] dryRun OK" in log.read_text()
 
 
+async def test_dashboard_serves_the_page_and_api_behind_its_token(
+    stack: tuple[ManagedProcess, dict[str, str]],
+) -> None:
+    _, env = stack
+    auth = {"Authorization": f"Bearer {env['OPS_DASHBOARD_TOKEN']}"}
+    page = urllib.request.Request(env["OPS_DASHBOARD_URL"], headers=auth)
+    status, body = await asyncio.to_thread(_send, page)
+    assert status == 200
+    assert b"echarts.min.js" in body
+    base = env["OPS_DASHBOARD_URL"].removesuffix("/ops")
+    api = urllib.request.Request(f"{base}/api/ops/filters", headers=auth)
+    status, body = await asyncio.to_thread(_send, api)
+    assert status == 200
+    assert "e2e" in orjson.loads(body)["apps"]  # the event of test_post_reaches_the_view
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(_send, urllib.request.Request(f"{base}/api/ops/filters"))
+    refused.value.close()  # an HTTPError holds the response open
+    assert refused.value.code == 401
+
+
 def _send(request: urllib.request.Request) -> tuple[int, bytes]:
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.read()
@@ -134,6 +155,8 @@ def test_env_file_has_the_documented_names(stack: tuple[ManagedProcess, dict[str
         "OPS_INGEST_DATABASE_URL",
         "KAFKA_BOOTSTRAP_SERVERS",
         "OPS_ALERT_URL",
+        "OPS_DASHBOARD_URL",
+        "OPS_DASHBOARD_TOKEN",
     ):
         assert env.get(name), name
 

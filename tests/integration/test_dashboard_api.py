@@ -12,9 +12,10 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
-from support.dashboard import TOKEN, Seeded, seed_windows, serve_dashboard
+from support.dashboard import TOKEN, serve_dashboard
 from support.tables import cases
 
+from devstack.demo_windows import Seeded, seed_windows
 from ops_common.settings import Settings
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
