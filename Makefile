@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up test bench lint clean
+.PHONY: up test bench dashboard-docs lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python -m devstack.provision
 	$(VENV)/bin/python -m bench
+
+## dashboard-docs: screenshots of /ops and its redraw time on 7 days x 50 series (docs/dashboard.md)
+dashboard-docs: $(STAMP)
+	$(VENV)/bin/python -m bench.dashboard
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,14 +1,19 @@
 """Closed windows written in bulk (COPY, as the superuser) for the dashboard's tests, its
-screenshots and its redraw measurement: every series gets a known, simple shape."""
+screenshots and its redraw measurement: every series gets a known shape (a daily traffic wave,
+per-app latency, and one incident: app2's failures jump for ten windows two hours ago)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from ops_dashboard.queries import BUCKET, LIVE_BUCKETS, bucket_floor
+
+BUCKETS_PER_DAY = 288
+INCIDENT_APP = 2
 
 
 @dataclass(frozen=True)
@@ -21,16 +26,23 @@ class Seeded:
     buckets: list[datetime]
 
     def total(self, i: int) -> int:
-        """The total of every key in the i-th bucket."""
-        return 10 + i % 7
+        """The total of every key in the i-th bucket: a daily wave of 60-100 events."""
+        return 80 + round(20 * math.sin(2 * math.pi * i / BUCKETS_PER_DAY))
 
-    def failure_rate(self, app_index: int) -> float:
-        """Failure rate of app number `app_index` (constant over time)."""
-        return 0.01 * (app_index + 1)
+    def incident(self, i: int) -> bool:
+        """Whether the i-th bucket is in the incident (24 to 14 buckets before the newest)."""
+        return len(self.buckets) - 24 <= i < len(self.buckets) - 14
+
+    def failure_rate(self, i: int, app_index: int) -> float:
+        """Failure rate of app number `app_index` in the i-th bucket."""
+        if app_index == INCIDENT_APP and self.incident(i):
+            return 0.18
+        return 0.002 * (app_index + 1)
 
     def p95(self, i: int, app_index: int) -> float:
         """p95 of app number `app_index` in the i-th bucket."""
-        return 100.0 + 10 * app_index + i % 5
+        spike = 900.0 if app_index == INCIDENT_APP and self.incident(i) else 0.0
+        return 100.0 + 10 * app_index + i % 5 + spike
 
 
 async def seed_windows(
@@ -54,7 +66,7 @@ async def seed_windows(
             seeded.total(i),
             50.0 + a,
             seeded.p95(i, a),
-            seeded.failure_rate(a),
+            seeded.failure_rate(i, a),
             now,
         )
         for i, bucket in enumerate(buckets)

@@ -71,7 +71,7 @@ let p95Chart, outcomeChart;
 function baseOption(range) {
   return {
     animation: false,
-    grid: { left: 64, right: 24, top: 36, bottom: 64 },
+    grid: { left: 64, right: 48, top: 36, bottom: 64 },
     legend: { top: 4 },
     tooltip: { trigger: "axis", axisPointer: { type: "line", label: { formatter: (p) => jst(p.value) } } },
     xAxis: { type: "time", min: range.from, max: range.to, name: "JST", nameLocation: "end",
