@@ -52,7 +52,9 @@ async def test_series_over_7_days_sums_totals_and_takes_the_worst_p95(
     assert datetime.fromisoformat(newest["bucket"]) == seeded.buckets[i]
     assert newest["series"] == 50
     assert newest["total"] == 50 * seeded.total(i)
-    expected_failures = round(sum(5 * seeded.total(i) * seeded.failure_rate(i, a) for a in range(10)))
+    expected_failures = round(
+        sum(5 * seeded.total(i) * seeded.failure_rate(i, a) for a in range(10))
+    )
     assert newest["failures"] == expected_failures
     assert newest["successes"] == newest["total"] - expected_failures
     assert newest["p95_latency_ms"] == seeded.p95(i, 9)
