@@ -19,7 +19,7 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m devstack.provision
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers alert_agent ops_dashboard opsctl devstack
+	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers alert_agent ops_dashboard ops_client opsctl devstack
 	$(VENV)/bin/pytest
 
 ## bench: start a separate local stack, measure, write docs/benchmarks.md and .json
@@ -33,7 +33,7 @@ dashboard-docs: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers alert_agent ops_dashboard opsctl devstack
+	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers alert_agent ops_dashboard ops_client opsctl devstack
 
 clean:
 	rm -rf .stack

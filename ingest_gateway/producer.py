@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 
 from ops_common.http.errors import KafkaUnavailable
 from ops_common.kafka_client import BackgroundKafkaClient
@@ -88,15 +88,25 @@ class EventProducer:
         started = time.perf_counter()
         delivery = asyncio.create_task(self._deliver(producer, records))
         delivery.add_done_callback(lambda _: self._track_inflight(-len(records)))
+        delivery.add_done_callback(self._replace_if_out_of_sequence)
         try:
             await asyncio.wait_for(asyncio.shield(delivery), settings.produce_timeout_s)
         except (TimeoutError, KafkaError) as exc:
             log.warning("produce failed: %r", exc)
+            if isinstance(exc, OutOfOrderSequenceNumber):
+                self._kafka.replace()
             raise KafkaUnavailable(
                 "Kafka did not acknowledge the events in time; nothing was accepted",
                 retry_after=settings.retry_after_s,
             ) from None
         self._metrics.produce_duration.observe(time.perf_counter() - started)
+
+    def _replace_if_out_of_sequence(self, delivery: asyncio.Task[None]) -> None:
+        # The idempotent producer never recovers from this by itself (aio-libs/aiokafka#1017):
+        # a fresh producer gets a new producer id. Requests in flight were answered 503 (or
+        # time out to 503), so their clients resend with the same event ids.
+        if not delivery.cancelled() and isinstance(delivery.exception(), OutOfOrderSequenceNumber):
+            self._kafka.replace()
 
     async def _deliver(self, producer: AIOKafkaProducer, records: Sequence[Record]) -> None:
         topic = self._settings.telemetry_topic

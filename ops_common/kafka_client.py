@@ -35,6 +35,7 @@ class BackgroundKafkaClient(Generic[ClientT]):
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
         self._connector: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def client(self) -> ClientT | None:
@@ -46,6 +47,20 @@ class BackgroundKafkaClient(Generic[ClientT]):
         if self._connector is None and self._client is None:
             self._stopping.clear()
             self._connector = asyncio.create_task(self._connect_until_up())
+
+    def replace(self) -> None:
+        """Drop the current client and connect a new one, for a client stuck in a state it
+        cannot leave by itself (an idempotent producer out of sequence after a broker restart:
+        aio-libs/aiokafka#1017). The old client is stopped in the background."""
+        if self._client is None or self._stopping.is_set():
+            return  # not connected (yet), or already being replaced
+        old, self._client = self._client, None
+        self._connected.clear()
+        log.warning("%s: replacing the Kafka client", self._name)
+        retiring = asyncio.create_task(old.stop())
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
+        self._connector = asyncio.create_task(self._connect_until_up())
 
     async def wait_connected(self, timeout: float | None = None) -> ClientT | None:
         """The client once connected; None on timeout."""
@@ -70,6 +85,8 @@ class BackgroundKafkaClient(Generic[ClientT]):
         if self._client is not None:
             client, self._client = self._client, None
             await client.stop()
+        if self._retiring:
+            await asyncio.wait(self._retiring, timeout=self._stop_wait_s)
 
     async def _connect_until_up(self) -> None:
         delay = 0.2
