@@ -1,9 +1,10 @@
-"""`opsctl` command line: migrate, create-topics, config, up."""
+"""`opsctl` command line: migrate, create-topics, config, up, smoke."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from ops_common.logging import configure_logging
 from ops_common.settings import Settings
 
 from .migrate import migrate
+from .smoke import SmokeFailed, smoke
 from .topics import ensure_topics, pipeline_topics
 
 
@@ -25,7 +27,23 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--stack-dir", type=Path, default=Path(".stack"))
     up.add_argument("--port-offset", type=int, default=0)
     up.add_argument("--fresh", action="store_true", help="start from empty data")
+    check = commands.add_parser(
+        "smoke", help="QA check of a deployed instance: POST telemetry, run the alert dry run"
+    )
+    check.add_argument(
+        "--url",
+        default=os.environ.get("TELEMETRY_URL", ""),
+        help="the full telemetry endpoint, …/telemetry (default $TELEMETRY_URL)",
+    )
+    check.add_argument(
+        "--alert-url",
+        default=os.environ.get("OPS_ALERT_URL", ""),
+        help="the full ops-alert endpoint (default $OPS_ALERT_URL)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "smoke":
+        # No Settings here: a QA runner has only the URLs and the key.
+        return _smoke(args.url, args.alert_url, os.environ.get("OPS_API_KEY", ""))
 
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -45,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         from devstack.stack import StackPorts, run_foreground
 
         return run_foreground(args.stack_dir, StackPorts(args.port_offset), fresh=args.fresh)
+    return 0
+
+
+def _smoke(url: str, alert_url: str, api_key: str) -> int:
+    try:
+        smoke(url, alert_url, api_key)
+    except SmokeFailed as exc:
+        print(f"smoke FAILED: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

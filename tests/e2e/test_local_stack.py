@@ -4,7 +4,9 @@ the alert agent answers its dry run."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -138,6 +140,53 @@ async def test_dashboard_serves_the_page_and_api_behind_its_token(
         await asyncio.to_thread(_send, urllib.request.Request(f"{base}/api/ops/filters"))
     refused.value.close()  # an HTTPError holds the response open
     assert refused.value.code == 401
+
+
+def test_opsctl_smoke_passes_against_the_stack(
+    stack: tuple[ManagedProcess, dict[str, str]],
+) -> None:
+    _, env = stack
+    result = _opsctl_smoke(
+        {
+            "TELEMETRY_URL": f"{env['GATEWAY_URL']}/telemetry",
+            "OPS_ALERT_URL": env["OPS_ALERT_URL"],
+            "OPS_API_KEY": env["OPS_API_KEY"],
+        }
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"[1/2] POST {env['GATEWAY_URL']}/telemetry -> 201")
+    assert lines[1].startswith(f"[2/2] POST {env['OPS_ALERT_URL']} -> 200, dryRun true")
+    assert lines[-1] == "smoke OK"
+
+
+def test_opsctl_smoke_fails_clearly_with_a_wrong_key(
+    stack: tuple[ManagedProcess, dict[str, str]],
+) -> None:
+    _, env = stack
+    result = _opsctl_smoke(
+        {
+            "TELEMETRY_URL": f"{env['GATEWAY_URL']}/telemetry",
+            "OPS_ALERT_URL": env["OPS_ALERT_URL"],
+            "OPS_API_KEY": "not-the-key",
+        }
+    )
+    assert result.returncode == 1
+    assert "smoke FAILED: 1/2 telemetry" in result.stderr
+    assert "answered 401, expected 201" in result.stderr
+    assert "the API key is not valid" in result.stderr
+
+
+def _opsctl_smoke(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("TELEMETRY_URL", "OPS_ALERT_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "opsctl.cli", "smoke"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _send(request: urllib.request.Request) -> tuple[int, bytes]:
