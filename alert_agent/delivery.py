@@ -75,5 +75,8 @@ class OutboxSender:
         return True
 
     async def _wait(self, timeout: float | None) -> None:
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+        # that arrives with the wake-up, and shutdown would wait on a task that runs on.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()

@@ -127,9 +127,10 @@ class AsyncOpsTelemetry:
         """Flush what is buffered and stop; later track() calls count as dropped."""
         self._closed = True
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            # Woken rather than cancelled: Python 3.11's wait_for can swallow a cancellation
+            # that arrives as the wake-up does, and the task would run on.
+            self._wake.set()
+            await self._flusher
             self._flusher = None
         try:
             await self.flush()
@@ -155,9 +156,10 @@ class AsyncOpsTelemetry:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_periodically())
 
     async def _flush_periodically(self) -> None:
-        while True:
+        while not self._closed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                async with asyncio.timeout(self._interval):  # not wait_for: see aclose()
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()

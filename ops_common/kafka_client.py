@@ -65,7 +65,10 @@ class BackgroundKafkaClient(Generic[ClientT]):
     async def wait_connected(self, timeout: float | None = None) -> ClientT | None:
         """The client once connected; None on timeout."""
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # that arrives as the client connects, and a cancelled caller would run on.
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
         except TimeoutError:
             return None
         return self._client

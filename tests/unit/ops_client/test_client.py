@@ -232,3 +232,16 @@ def test_back_off_grows_with_jitter_and_is_capped() -> None:
 def test_max_batch_cannot_exceed_what_the_gateway_takes() -> None:
     with pytest.raises(ValueError, match=r"max_batch must be 1\.\.1000"):
         AsyncOpsTelemetry(URL, "k", "a", "e", max_batch=5000)
+
+
+async def test_closing_as_a_full_batch_wakes_the_flusher_does_not_hang() -> None:
+    # A cancelled flusher could swallow the cancellation when its wake-up arrived at the same
+    # moment (Python 3.11 wait_for) and run forever; closing must end it either way.
+    gateway = Gateway()
+    telemetry = client(gateway, max_batch=5, flush_interval_s=0.5)
+    for _ in range(5):
+        telemetry.track("e", ok=True)
+    closing = asyncio.create_task(telemetry.aclose())
+    done, _ = await asyncio.wait({closing}, timeout=3)
+    assert done == {closing}, "aclose() hung"
+    assert telemetry.stats.sent == 5
