@@ -9,7 +9,7 @@ import uvloop
 from aiohttp import web
 
 from ops_common.logging import configure_logging
-from ops_common.settings import Settings
+from ops_common.settings import ApiKeysInvalid, Settings
 
 from .app import create_app
 from .rules import RuleFileError
@@ -22,7 +22,7 @@ def main() -> int:
     configure_logging(settings.log_level, json=settings.log_json)
     try:
         app = create_app(settings)
-    except (RuleFileError, SlackNotConfigured) as exc:
+    except (RuleFileError, SlackNotConfigured, ApiKeysInvalid) as exc:
         logging.getLogger("alert_agent").error("[ops-alert] cannot start: %s", exc)
         return 2
     web.run_app(

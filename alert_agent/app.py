@@ -40,6 +40,7 @@ def create_app(
 ) -> web.Application:
     """Build the agent. Rules default to OPS_ALERT_RULES_FILE (or the packaged file), the
     notifier to what the Slack settings configure (none in dry run)."""
+    settings.api_key_apps  # noqa: B018 -- a broken OPS_API_KEYS stops start-up, not a request
     if rules is None:
         rules = load_rules(Path(settings.alert_rules_file) if settings.alert_rules_file else None)
     if notifier is None:

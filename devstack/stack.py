@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops_common.settings import Settings
+from ops_common.settings import Settings, hashed_api_key
 from opsctl.migrate import migrate
 from opsctl.topics import ensure_topics, pipeline_topics
 
@@ -102,7 +102,8 @@ def stack_env(root: Path, ports: StackPorts, pg: PostgresServer) -> dict[str, st
         "OPS_DASHBOARD_TOKEN": _secret(root, "dashboard-token"),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.kafka}",
         "WORKER_METRICS_URL": f"http://127.0.0.1:{ports.worker}/metrics",
-        "OPS_API_KEYS": json.dumps({api_key: ["*"]}),
+        # Hashed, as production configuration should hold them (opsctl hash-key).
+        "OPS_API_KEYS": json.dumps({hashed_api_key(api_key): ["*"]}),
         "OPS_GATEWAY_PORT": str(ports.gateway),
         "OPS_WORKER_HTTP_PORT": str(ports.worker),
         "OPS_ALERT_PORT": str(ports.alert),

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import uvloop
 from aiohttp import web
 
 from ops_common.logging import configure_logging
-from ops_common.settings import Settings
+from ops_common.settings import ApiKeysInvalid, Settings
 
 from .app import create_app
 
 
-def main() -> None:
+def main() -> int:
     """Serve the gateway until SIGTERM/SIGINT; aiohttp drains in-flight requests first."""
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    try:
+        app = create_app(settings)
+    except ApiKeysInvalid as exc:
+        logging.getLogger("ingest_gateway").error("cannot start: %s", exc)
+        return 2
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         shutdown_timeout=settings.produce_timeout_s + 5,
@@ -24,7 +32,8 @@ def main() -> None:
         print=None,
         loop=uvloop.new_event_loop(),
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

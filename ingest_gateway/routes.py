@@ -19,17 +19,19 @@ from .auth import authorize
 from .body import read_events
 from .metrics import GatewayMetrics
 from .producer import EventProducer, Record
+from .rate_limit import EventRateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 PRODUCER = web.AppKey("producer", EventProducer)
+RATE_LIMITER = web.AppKey("rate_limiter", EventRateLimiter)
 
 
 async def post_telemetry(request: web.Request) -> web.Response:
     """Validate the request's events, produce them all, answer 201 once Kafka acked them."""
     app = request.app
     settings = app[SETTINGS]
-    allowed_apps = authenticate(request, settings.api_key_apps)
+    caller = authenticate(request, settings.api_key_apps)
     items = await read_events(
         request,
         max_body_bytes=settings.max_body_bytes,
@@ -45,7 +47,8 @@ async def post_telemetry(request: web.Request) -> web.Response:
             details=[{"index": e.index, "field": e.field, "reason": e.reason} for e in exc.errors],
             events=len(items),
         ) from None
-    authorize(allowed_apps, (e.app for e in events))
+    authorize(caller.apps, (e.app for e in events))
+    app[RATE_LIMITER].take(caller.key_digest, len(events))
 
     ids: list[str] = []
     records: list[Record] = []

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import cached_property
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -104,10 +105,23 @@ class Settings(BaseSettings):
     gateway_port: int = Field(
         18080, validation_alias=_env("OPS_GATEWAY_PORT"), description="Gateway bind port."
     )
-    api_keys: dict[str, list[str]] = Field(
-        default_factory=dict,
+    api_keys: SecretStr = Field(
+        SecretStr("{}"),
         validation_alias=_env("OPS_API_KEYS"),
-        description='API keys as JSON {"<key>": ["app-a", "app-b"]}; "*" allows every app.',
+        description='API keys as JSON {"sha256:<hex>": ["app-a"]} (opsctl hash-key; plain keys'
+        ' also work); "*" allows every app.',
+    )
+    rate_limit_events_per_s: float = Field(
+        20_000.0,
+        ge=0,
+        validation_alias=_env("OPS_RATE_LIMIT_EVENTS_PER_S"),
+        description="Events per second one API key may send (0: no limit); beyond it, 429.",
+    )
+    rate_limit_burst_events: int = Field(
+        100_000,
+        ge=1,
+        validation_alias=_env("OPS_RATE_LIMIT_BURST_EVENTS"),
+        description="Events one API key may send at once before its rate limit applies.",
     )
     max_body_bytes: int = Field(
         1_048_576,
@@ -330,12 +344,47 @@ class Settings(BaseSettings):
         description="Log JSON lines instead of console-formatted lines.",
     )
 
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _api_keys_as_json(cls, value: object) -> object:
+        # Code and tests may pass the mapping itself; the environment passes JSON text.
+        return json.dumps(value) if isinstance(value, dict) else value
+
     @cached_property
     def api_key_apps(self) -> dict[str, frozenset[str]]:
-        """API keys by SHA-256 digest, so the plain keys are not kept in lookups or logs."""
-        return {api_key_digest(key): frozenset(apps) for key, apps in self.api_keys.items()}
+        """API keys by SHA-256 digest, so no plain key is kept in lookups or logs. Raises
+        ApiKeysInvalid (naming no key) when OPS_API_KEYS is not a JSON object of lists."""
+        try:
+            raw = json.loads(self.api_keys.get_secret_value())
+        except ValueError:
+            raise ApiKeysInvalid("OPS_API_KEYS is not valid JSON") from None
+        if not isinstance(raw, dict) or not all(
+            isinstance(apps, list) and all(isinstance(a, str) for a in apps)
+            for apps in raw.values()
+        ):
+            raise ApiKeysInvalid('OPS_API_KEYS must be a JSON object {"<key>": ["<app>", ...]}')
+        return {_digest_of(key): frozenset(apps) for key, apps in raw.items()}
+
+
+class ApiKeysInvalid(ValueError):
+    """OPS_API_KEYS cannot be used; the message never contains a key."""
+
+
+HASHED_PREFIX = "sha256:"
 
 
 def api_key_digest(key: str) -> str:
     """The digest under which `Settings.api_key_apps` files a key."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def hashed_api_key(key: str) -> str:
+    """The form to put in OPS_API_KEYS instead of the key itself."""
+    return HASHED_PREFIX + api_key_digest(key)
+
+
+def _digest_of(configured: str) -> str:
+    digest = configured.removeprefix(HASHED_PREFIX)
+    if configured.startswith(HASHED_PREFIX) and len(digest) == 64:
+        return digest.lower()
+    return api_key_digest(configured)

@@ -1,4 +1,4 @@
-"""`opsctl` command line: migrate, create-topics, config, up, smoke."""
+"""`opsctl` command line: migrate, create-topics, config, up, smoke, hash-key."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ops_common.logging import configure_logging
-from ops_common.settings import Settings
+from ops_common.settings import Settings, hashed_api_key
 
 from .migrate import migrate
 from .smoke import SmokeFailed, smoke
@@ -40,7 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("OPS_ALERT_URL", ""),
         help="the full ops-alert endpoint (default $OPS_ALERT_URL)",
     )
+    hash_key = commands.add_parser(
+        "hash-key", help="print the sha256: form of an API key for OPS_API_KEYS"
+    )
+    hash_key.add_argument("key", nargs="?", help="the key (read from stdin when omitted)")
     args = parser.parse_args(argv)
+    if args.command == "hash-key":
+        key = args.key if args.key is not None else sys.stdin.readline().strip()
+        print(hashed_api_key(key))
+        return 0
     if args.command == "smoke":
         # No Settings here: a QA runner has only the URLs and the key.
         return _smoke(args.url, args.alert_url, os.environ.get("OPS_API_KEY", ""))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -11,18 +13,32 @@ from ops_common.settings import api_key_digest
 from .errors import MissingApiKey
 
 
-def authenticate(request: web.Request, key_apps: Mapping[str, frozenset[str]]) -> frozenset[str]:
-    """Return the apps the request's API key may send for; raise 401 without a valid key.
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a request comes from: its key's digest (for per-key limits) and allowed apps."""
 
-    Keys are looked up by SHA-256 digest, so the comparison never runs over the secret itself.
+    key_digest: str
+    apps: frozenset[str]
+
+
+def authenticate(request: web.Request, key_apps: Mapping[str, frozenset[str]]) -> Caller:
+    """Return the caller of a request with a valid API key; raise 401 otherwise.
+
+    The presented key's SHA-256 digest is compared with every configured digest in constant
+    time (no early exit, `hmac.compare_digest`), so timing tells nothing about how close a
+    guess came, and the plain key is never compared or kept.
     """
     key = _presented_key(request)
     if not key:
         raise MissingApiKey("send an API key in the X-API-Key header or as a Bearer token")
-    apps = key_apps.get(api_key_digest(key))
-    if apps is None:
+    presented = api_key_digest(key)
+    found: frozenset[str] | None = None
+    for digest, apps in key_apps.items():
+        if hmac.compare_digest(presented.encode(), digest.encode()):
+            found = apps
+    if found is None:
         raise MissingApiKey("the API key is not valid")
-    return apps
+    return Caller(presented, found)
 
 
 def _presented_key(request: web.Request) -> str:

@@ -67,6 +67,12 @@ class InvalidEvents(ApiError):
     status, code = 422, "invalid_events"
 
 
+class RateLimited(ApiError):
+    """The API key sent more than its rate allows."""
+
+    status, code = 429, "rate_limited"
+
+
 class KafkaUnavailable(ApiError):
     """Kafka did not acknowledge in time; nothing of the request counts as accepted."""
 

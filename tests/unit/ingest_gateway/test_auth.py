@@ -9,7 +9,7 @@ from aiohttp.test_utils import make_mocked_request
 from ingest_gateway.auth import authorize
 from ops_common.http.api_keys import authenticate
 from ops_common.http.errors import AppNotAllowed, MissingApiKey
-from ops_common.settings import api_key_digest
+from ops_common.settings import ApiKeysInvalid, Settings, api_key_digest, hashed_api_key
 
 CHECKOUT_KEY = "ck-7d1e0f"
 ADMIN_KEY = "adm-93b2aa"
@@ -57,7 +57,7 @@ def test_api_key_digest_is_sha256_hex() -> None:
 def test_authenticate_returns_the_keys_apps(
     headers: dict[str, str], expected: frozenset[str]
 ) -> None:
-    assert authenticate(request_with(headers), KEY_APPS) == expected
+    assert authenticate(request_with(headers), KEY_APPS).apps == expected
 
 
 @pytest.mark.parametrize(
@@ -159,3 +159,34 @@ def test_authorize_refuses_other_apps_with_403(
 def test_authorize_consumes_a_generator_of_apps() -> None:
     with pytest.raises(AppNotAllowed, match="billing"):
         authorize(frozenset({"checkout"}), (app for app in ["checkout", "billing"]))
+
+
+def test_configured_digests_authenticate_the_plain_key() -> None:
+    settings = Settings(OPS_API_KEYS={hashed_api_key("s3cret-key"): ["shop"], "plain-key": ["*"]})
+    caller = authenticate(request_with({"X-API-Key": "s3cret-key"}), settings.api_key_apps)
+    assert caller.apps == frozenset({"shop"})
+    assert caller.key_digest == api_key_digest("s3cret-key")
+    assert authenticate(request_with({"X-API-Key": "plain-key"}), settings.api_key_apps).apps == {
+        "*"
+    }
+    with pytest.raises(MissingApiKey):
+        authenticate(
+            request_with({"X-API-Key": hashed_api_key("s3cret-key")}), settings.api_key_apps
+        )
+
+
+def test_keys_never_appear_in_settings_repr_or_errors() -> None:
+    settings = Settings(OPS_API_KEYS={"s3cret-key": ["*"]})
+    assert "s3cret-key" not in repr(settings)
+    assert "s3cret-key" not in str(settings.model_dump())
+    for broken in ('{"s3cret-key": "shop"}', "s3cret-key", '["s3cret-key"]'):
+        with pytest.raises(ApiKeysInvalid) as refused:
+            _ = Settings(OPS_API_KEYS=broken).api_key_apps
+        assert "s3cret-key" not in str(refused.value)
+
+
+def test_opsctl_hash_key_prints_the_configurable_form(capsys: pytest.CaptureFixture[str]) -> None:
+    from opsctl.cli import main
+
+    assert main(["hash-key", "abc"]) == 0
+    assert capsys.readouterr().out.strip() == "sha256:" + api_key_digest("abc")
