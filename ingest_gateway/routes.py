@@ -18,6 +18,7 @@ from ops_common.settings import Settings
 from .auth import authorize
 from .body import read_events
 from .metrics import GatewayMetrics
+from .openapi import openapi_document
 from .producer import EventProducer, Record
 from .rate_limit import EventRateLimiter
 
@@ -37,6 +38,7 @@ async def post_telemetry(request: web.Request) -> web.Response:
         max_body_bytes=settings.max_body_bytes,
         max_decompressed_bytes=settings.max_decompressed_bytes,
         max_events=settings.max_batch_events,
+        read_timeout_s=settings.body_read_timeout_s,
     )
     now = datetime.now(UTC)
     try:
@@ -76,6 +78,12 @@ def _new_ids(count: int) -> Iterator[uuid.UUID]:
 def add_routes(app: web.Application, metrics: GatewayMetrics) -> None:
     """Register every gateway route on `app`."""
     app.router.add_post("/telemetry", post_telemetry)
+    document = openapi_document(app[SETTINGS])
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/openapi.json", openapi)
 
     async def readiness() -> dict[str, bool]:
         return {"kafka": await app[PRODUCER].is_ready()}

@@ -84,7 +84,9 @@ class TelemetryEvent(BaseModel):
         try:
             size = len(orjson.dumps(value))
         except orjson.JSONEncodeError:
-            raise ValueError("is nested too deeply") from None
+            raise ValueError(
+                "cannot be serialized (nested too deeply, or an integer beyond 64 bits)"
+            ) from None
         if size > limit:
             raise ValueError(f"must serialize to at most {limit} bytes")
         return value

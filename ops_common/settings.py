@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         validation_alias=_env("OPS_MAX_DECOMPRESSED_BYTES"),
         description="Largest body after gzip decompression (guards against gzip bombs).",
     )
+    body_read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("OPS_BODY_READ_TIMEOUT_S"),
+        description="A request body must arrive within this long (slow clients get 408).",
+    )
     max_batch_events: int = Field(
         1000,
         validation_alias=_env("OPS_MAX_BATCH_EVENTS"),

@@ -20,8 +20,15 @@ import pytest
 from support.services import ROOT, TEST_STACK
 
 from devstack.processes import ManagedProcess
+from devstack.stack import ALERT_PASSWORD, INGEST_PASSWORD, READER_PASSWORD, ROLLUP_PASSWORD
 
 PORT_OFFSET = 300  # away from `make up` (0) and the test services
+ROLE_PASSWORDS = {
+    "ops_ingest": INGEST_PASSWORD,
+    "ops_reader": READER_PASSWORD,
+    "ops_rollup": ROLLUP_PASSWORD,
+    "ops_alerter": ALERT_PASSWORD,
+}
 
 
 def read_env(path: Path) -> dict[str, str]:
@@ -175,6 +182,28 @@ def test_opsctl_smoke_fails_clearly_with_a_wrong_key(
     assert "smoke FAILED: 1/2 telemetry" in result.stderr
     assert "answered 401, expected 201" in result.stderr
     assert "the API key is not valid" in result.stderr
+
+
+def test_no_secret_reaches_a_log(stack: tuple[ManagedProcess, dict[str, str]]) -> None:
+    # Runs after the tests above have sent good and wrong keys, dashboard tokens and errors.
+    _, env = stack
+    secrets = {
+        "API key": env["OPS_API_KEY"],
+        "wrong API key sent by a test": "not-the-key",
+        "dashboard token": env["OPS_DASHBOARD_TOKEN"],
+        **{f"{role} password": pw for role, pw in ROLE_PASSWORDS.items()},
+    }
+    logs = sorted((TEST_STACK / "e2e" / "logs").glob("*.log"))
+    assert {p.name for p in logs} >= {
+        "gateway.log",
+        "worker.log",
+        "alert-agent.log",
+        "dashboard.log",
+    }
+    for path in logs:
+        text = path.read_text(errors="replace")
+        leaked = [name for name, value in secrets.items() if value in text]
+        assert leaked == [], f"{path.name} contains the {', '.join(leaked)}"
 
 
 def _opsctl_smoke(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
