@@ -166,8 +166,9 @@ async def test_armed_fires_once_does_not_repeat_and_resolves_once(
 
 
 async def test_armed_with_a_bot_token_posts_to_the_channel(
-    agent_settings: Any, windows: Windows, app_name: str
+    agent_settings: Any, windows: Windows, app_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     async with slack_standin() as slack:
         settings = agent_settings(
             OPS_ALERT_DRY_RUN=False,
@@ -182,6 +183,7 @@ async def test_armed_with_a_bot_token_posts_to_the_channel(
             assert await slack.wait_for(1) == [
                 f"#ops-alerts critical: {app_name}/prod/pay failure rate 50% > 10%"
             ]
+    assert BOT_TOKEN not in caplog.text  # not even at DEBUG
 
 
 async def test_dry_run_sends_nothing_and_logs_the_messages(
