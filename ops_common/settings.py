@@ -112,7 +112,7 @@ class Settings(BaseSettings):
         ' also work); "*" allows every app.',
     )
     rate_limit_events_per_s: float = Field(
-        20_000.0,
+        50_000.0,
         ge=0,
         validation_alias=_env("OPS_RATE_LIMIT_EVENTS_PER_S"),
         description="Events per second one API key may send (0: no limit); beyond it, 429.",
