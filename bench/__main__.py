@@ -59,8 +59,9 @@ def load(url: str, body: bytes, key: str, seconds: float, concurrency: int) -> d
                 url,
                 "--body-file",
                 f.name,
-                "--key",
-                key,
+                # One argument: a generated key may start with "-", which argparse would
+                # take for an option.
+                f"--key={key}",
                 "--seconds",
                 str(seconds),
                 "--concurrency",
