@@ -32,7 +32,14 @@ class EventProducer:
     def __init__(self, settings: Settings, metrics: GatewayMetrics) -> None:
         self._settings = settings
         self._metrics = metrics
-        self._kafka = BackgroundKafkaClient(self._build_producer, "gateway producer")
+        # Bounded stop: SIGTERM must end the process within its drain time even with Kafka
+        # down; events still buffered then were answered 503, never 201.
+        self._kafka = BackgroundKafkaClient(
+            self._build_producer,
+            "gateway producer",
+            stop_wait_s=settings.produce_timeout_s,
+            client_stop_s=settings.produce_timeout_s,
+        )
         self._inflight = 0
 
     async def start(self) -> None:

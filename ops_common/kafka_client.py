@@ -27,10 +27,19 @@ ClientT = TypeVar("ClientT", bound=_Startable)
 class BackgroundKafkaClient(Generic[ClientT]):
     """Owns one aiokafka client built by `factory`; `start()` returns at once."""
 
-    def __init__(self, factory: Callable[[], ClientT], name: str, *, stop_wait_s: float = 15):
+    def __init__(
+        self,
+        factory: Callable[[], ClientT],
+        name: str,
+        *,
+        stop_wait_s: float = 15,
+        client_stop_s: float | None = None,
+    ):
         self._factory = factory
         self._name = name
         self._stop_wait_s = stop_wait_s
+        #: How long the client's own stop (a producer's final flush) may take; None: no bound.
+        self._client_stop_s = client_stop_s
         self._client: ClientT | None = None
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -87,7 +96,14 @@ class BackgroundKafkaClient(Generic[ClientT]):
         self._connected.clear()
         if self._client is not None:
             client, self._client = self._client, None
-            await client.stop()
+            try:
+                async with asyncio.timeout(self._client_stop_s):
+                    await client.stop()
+            except TimeoutError:
+                # Kafka is away: what is still buffered was never acknowledged to anyone.
+                log.warning(
+                    "%s: gave up stopping cleanly after %ss", self._name, self._client_stop_s
+                )
         if self._retiring:
             await asyncio.wait(self._retiring, timeout=self._stop_wait_s)
 

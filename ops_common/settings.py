@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         validation_alias=_env("OPS_TELEMETRY_PARTITIONS"),
         description="Partitions of the telemetry topic (caps the useful worker count).",
     )
+    topic_replication_factor: int = Field(
+        1,
+        ge=1,
+        validation_alias=_env("OPS_TOPIC_REPLICATION_FACTOR"),
+        description="Replicas of the topics opsctl and the workers' Faust app create (3 in"
+        " production, with min.insync.replicas 2 on the brokers).",
+    )
 
     # --- gateway ---------------------------------------------------------------------------
     gateway_host: str = Field(

@@ -13,8 +13,10 @@ from ops_common.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def pipeline_topics(settings: Settings, replication_factor: int = 1) -> list[NewTopic]:
-    """The topics the gateway and workers need (Faust creates its own internal ones)."""
+def pipeline_topics(settings: Settings, replication_factor: int | None = None) -> list[NewTopic]:
+    """The topics the gateway and workers need (Faust creates its own internal ones, with the
+    same OPS_TOPIC_REPLICATION_FACTOR)."""
+    replication_factor = replication_factor or settings.topic_replication_factor
     return [
         NewTopic(settings.telemetry_topic, settings.telemetry_partitions, replication_factor),
         NewTopic(settings.dead_letter_topic, 1, replication_factor),

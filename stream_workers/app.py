@@ -139,6 +139,8 @@ def _faust_app(settings: Settings) -> faust.App:
         datadir=settings.worker_data_dir,
         web_enabled=False,
         topic_partitions=settings.telemetry_partitions,
+        # The window table's changelog: with one replica, losing its broker stops the workers.
+        topic_replication_factor=settings.topic_replication_factor,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         # A SIGKILLed worker holds its partitions until its session expires: keep that short.
