@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up test bench dashboard-docs lint clean
+.PHONY: up test bench dashboard-docs chaos lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m devstack.provision
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers alert_agent ops_dashboard ops_client opsctl devstack
+	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers alert_agent ops_dashboard ops_client opsctl devstack chaos
 	$(VENV)/bin/pytest
 
 ## bench: start a separate local stack, measure, write docs/benchmarks.md and .json
@@ -31,9 +31,14 @@ bench: $(STAMP)
 dashboard-docs: $(STAMP)
 	$(VENV)/bin/python -m bench.dashboard
 
+## chaos: inject real faults under load and write docs/reliability.md (the long fault suite)
+chaos: $(STAMP)
+	$(VENV)/bin/python -m devstack.provision
+	$(VENV)/bin/python -m chaos
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers alert_agent ops_dashboard ops_client opsctl devstack
+	$(VENV)/bin/mypy ops_common ingest_gateway stream_workers alert_agent ops_dashboard ops_client opsctl devstack chaos
 
 clean:
 	rm -rf .stack
