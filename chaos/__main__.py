@@ -2,6 +2,7 @@
 docs/reliability.md and docs/reliability.json.
 
     python -m chaos [--quick] [--only NAME ...] [--out DIR] [--port-base N] [--pg-port N]
+    python -m chaos --render docs/reliability.json   # the Markdown again, from a run's JSON
 
 Starts a PostgreSQL and a Kafka broker of its own (ports 25600 and 29400+ by default, away
 from `make up`, the test services and tests/reliability), one scenario after the other; the
@@ -20,9 +21,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from devstack.kafka import KAFKA_VERSION
 
-from .report import to_data, write
+from .report import markdown, to_data, write
 from .scenarios import SCENARIOS, Environment, ScenarioResult
 from .services import ROOT, ChaosPorts, Services, Tuning
 
@@ -114,7 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT / ".stack" / "chaos")
     parser.add_argument("--port-base", type=int, default=29400)
     parser.add_argument("--pg-port", type=int, default=25600)
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="only write reliability.md again from a run's reliability.json (no run)",
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        (args.out / "reliability.md").write_text(markdown(orjson.loads(args.render.read_bytes())))
+        return 0
     # The admin clients here poll a cluster with a node down on purpose: keep stderr readable.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     names = args.only or list(SCENARIOS)

@@ -38,8 +38,9 @@ EXPLANATIONS: dict[tuple[str, str], str] = {
     ("broker-outage", "gateway RSS bounded"): (
         "The events waiting for Kafka stay bounded (see the in-flight series: undelivered "
         "batches expire after the producer's request timeout), yet the RSS keeps rising slowly "
-        "past that expiry while the producer spins as described above; the growth is not in "
-        "the events held."
+        "past that expiry, while aiokafka's sender loop turns without back-off (the CPU and "
+        "log-line figures of the section; the claim on idling explains it); the growth is not "
+        "in the events held."
     ),
     ("gateway-sigterm-kafka-down", "the process exits within its drain time"): (
         "aiohttp's `shutdown_timeout` bounds only the wait for request handlers (they answer "
@@ -59,8 +60,9 @@ NOTES: dict[str, str] = {
         "acknowledged event is on at least two nodes, so the new leader has it."
     ),
     "leader-kill-changelog-rf1": (
-        "The same fault with `OPS_TOPIC_REPLICATION_FACTOR=1` (the setting's default, used by "
-        "the dev overlay): Faust creates the window table's changelog with one replica, and "
+        "The same fault with the workers on `OPS_TOPIC_REPLICATION_FACTOR=1` (the setting's "
+        "default, used by the dev overlay; the telemetry topic still has 3 replicas): Faust "
+        "creates the window table's changelog with one replica, and "
         "the changelog partitions whose only replica was on the killed node have no leader. "
         "The persist agent's table writes then pile up in Faust's producer buffer (`producer "
         "buffer full` in the worker log) and block the agent, so no partition is stored until "
@@ -204,9 +206,10 @@ def markdown(data: dict[str, Any]) -> str:
         '<a id="slack-outage"></a>',
         "## Slack outage",
         "",
-        f"Not repeated here: `{SLACK_OUTAGE_TEST}` runs the armed alert agent against a "
-        "Slack stand-in that fails, and checks that evaluation carries on and every message "
-        "arrives once when Slack is back.",
+        f"Not repeated here: `{SLACK_OUTAGE_TEST}` arms the alert agent against a Slack "
+        "stand-in that answers 503, checks that evaluation goes on and the outbox keeps "
+        "retrying (the alert stays `pending`), then that the message arrives exactly once when "
+        "the stand-in recovers.",
         "",
         "## Running it",
         "",
@@ -258,6 +261,8 @@ def _inline(counts: dict[str, Any]) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, float):
         return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}".rstrip("0").rstrip(".")
     if isinstance(value, int) and not isinstance(value, bool):

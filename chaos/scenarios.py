@@ -136,6 +136,7 @@ async def scenario_pipeline(
     *,
     bootstrap: str | None = None,
     min_insync: int | None = None,
+    replication_factor: int | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Pipeline]:
     """A pipeline of its own (topics created); every process it started is stopped at exit."""
@@ -143,7 +144,7 @@ async def scenario_pipeline(
         services, name, bootstrap or services.kafka.bootstrap_servers, dict(extra_env or {})
     )
     try:
-        await pipeline.create_topics(min_insync)
+        await pipeline.create_topics(min_insync, replication_factor)
         yield pipeline
     finally:
         await asyncio.to_thread(pipeline.stop)
@@ -534,10 +535,11 @@ async def leader_kill(
     """SIGKILL the node leading most telemetry partitions of a 3-node cluster (brokers with
     min.insync.replicas 2) `kill_after_s` into the load; start it again `down_s` later.
 
-    Every process runs with OPS_TOPIC_REPLICATION_FACTOR=`topic_replication_factor` (3 as in
-    deploy/k8s/base): the topics are created with it, and Faust creates the window table's
-    changelog with it. With 1 (the setting's default, the dev overlay) the scenario is the
-    control that shows why production needs 3."""
+    The pipeline's topics are created with 3 replicas and min.insync.replicas 2; the processes
+    run with OPS_TOPIC_REPLICATION_FACTOR=`topic_replication_factor` (3 as in
+    deploy/k8s/base), with which Faust creates the window table's changelog. With 1 (the
+    setting's default, the dev overlay) the scenario is the control that shows why
+    production needs 3."""
     began = time.monotonic()
     timeline = Timeline()
     control = topic_replication_factor < 2
@@ -554,6 +556,7 @@ async def leader_kill(
             key,
             bootstrap=cluster.bootstrap_servers,
             min_insync=MIN_INSYNC_REPLICAS,
+            replication_factor=REPLICATION_FACTOR,
             extra_env={"OPS_TOPIC_REPLICATION_FACTOR": str(topic_replication_factor)},
         ) as pipeline:
             bootstrap = cluster.bootstrap_servers
@@ -603,8 +606,10 @@ async def leader_kill(
         f"OPS_TOPIC_REPLICATION_FACTOR={topic_replication_factor})"
         + (": control with a one-replica changelog" if control else ""),
         f"SIGKILL of the node leading the most telemetry partitions {kill_after_s:.0f} s into "
-        f"the load, started again {down_s:.0f} s later; topics and the Faust changelog created "
-        f"with OPS_TOPIC_REPLICATION_FACTOR={topic_replication_factor}",
+        f"the load, started again {down_s:.0f} s later; the pipeline's topics created with 3 "
+        "replicas and min.insync.replicas 2, the workers run with "
+        f"OPS_TOPIC_REPLICATION_FACTOR={topic_replication_factor}, which Faust creates the "
+        "window changelog with",
         record,
         counts,
         timeline,

@@ -208,13 +208,16 @@ class Pipeline:
         """The window table's changelog topic, which Faust creates itself."""
         return f"{self.group}-windows-5m-changelog"
 
-    async def create_topics(self, min_insync: int | None = None) -> None:
-        """Create the gateway's and workers' topics with OPS_TOPIC_REPLICATION_FACTOR replicas
-        (and `min_insync` when given), as `opsctl` does; Faust creates its changelog itself."""
+    async def create_topics(
+        self, min_insync: int | None = None, replication_factor: int | None = None
+    ) -> None:
+        """Create the gateway's and workers' topics with `replication_factor` replicas
+        (default OPS_TOPIC_REPLICATION_FACTOR, as `opsctl` does) and `min_insync` when given;
+        Faust creates its changelog itself."""
         configs = {} if min_insync is None else {"min.insync.replicas": str(min_insync)}
         topics = [
             NewTopic(t.name, t.num_partitions, t.replication_factor, topic_configs=configs)
-            for t in pipeline_topics(self.settings)
+            for t in pipeline_topics(self.settings, replication_factor)
         ]
         await ensure_topics(self.bootstrap, topics)
 
