@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -42,7 +41,6 @@ class EventProducer:
             client_stop_s=settings.produce_timeout_s,
         )
         self._inflight = 0
-        self._probe: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Begin connecting to Kafka in the background."""
@@ -50,10 +48,6 @@ class EventProducer:
 
     async def stop(self) -> None:
         """Flush what is in flight and close the producer."""
-        if self._probe is not None and not self._probe.done():
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
         await self._kafka.stop()
 
     async def __aenter__(self) -> EventProducer:
@@ -108,20 +102,11 @@ class EventProducer:
             log.warning("produce failed: %r", exc)
             if isinstance(exc, OutOfOrderSequenceNumber):
                 self._kafka.replace()
-            elif self._probe is None or self._probe.done():
-                self._probe = asyncio.create_task(self._replace_if_unreachable())
             raise KafkaUnavailable(
                 "Kafka did not acknowledge the events in time; nothing was accepted",
                 retry_after=settings.retry_after_s,
             ) from None
         self._metrics.produce_duration.observe(time.perf_counter() - started)
-
-    async def _replace_if_unreachable(self) -> None:
-        # With every broker gone, aiokafka's sender retries its metadata update with no pause
-        # (a core busy, thousands of log lines a second, memory rising: make chaos). A producer
-        # that cannot reach Kafka is dropped; a new one connects with back-off.
-        if not await self.is_ready(timeout=1.0):
-            self._kafka.replace()
 
     def _replace_if_out_of_sequence(self, delivery: asyncio.Task[None]) -> None:
         # The idempotent producer never recovers from this by itself (aio-libs/aiokafka#1017):

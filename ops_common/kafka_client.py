@@ -66,7 +66,7 @@ class BackgroundKafkaClient(Generic[ClientT]):
         old, self._client = self._client, None
         self._connected.clear()
         log.warning("%s: replacing the Kafka client", self._name)
-        retiring = asyncio.create_task(self._stop_client(old))
+        retiring = asyncio.create_task(old.stop())
         self._retiring.add(retiring)
         retiring.add_done_callback(self._retiring.discard)
         self._connector = asyncio.create_task(self._connect_until_up())
@@ -96,17 +96,16 @@ class BackgroundKafkaClient(Generic[ClientT]):
         self._connected.clear()
         if self._client is not None:
             client, self._client = self._client, None
-            await self._stop_client(client)
+            try:
+                async with asyncio.timeout(self._client_stop_s):
+                    await client.stop()
+            except TimeoutError:
+                # Kafka is away: what is still buffered was never acknowledged to anyone.
+                log.warning(
+                    "%s: gave up stopping cleanly after %ss", self._name, self._client_stop_s
+                )
         if self._retiring:
             await asyncio.wait(self._retiring, timeout=self._stop_wait_s)
-
-    async def _stop_client(self, client: ClientT) -> None:
-        try:
-            async with asyncio.timeout(self._client_stop_s):
-                await client.stop()
-        except TimeoutError:
-            # Kafka is away: what is still buffered was never acknowledged to anyone.
-            log.warning("%s: gave up stopping cleanly after %ss", self._name, self._client_stop_s)
 
     async def _connect_until_up(self) -> None:
         delay = 0.2
