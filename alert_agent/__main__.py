@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
-import uvloop
-from aiohttp import web
-
-from ops_common.logging import configure_logging
-from ops_common.settings import ApiKeysInvalid, Settings
+from ops_common.http.serve import serve
+from ops_common.settings import ApiKeysInvalid
 
 from .app import create_app
 from .rules import RuleFileError
@@ -18,22 +14,13 @@ from .slack import SlackNotConfigured
 
 def main() -> int:
     """Serve until SIGTERM/SIGINT; a bad rules file or Slack setting stops start-up with why."""
-    settings = Settings()
-    configure_logging(settings.log_level, json=settings.log_json)
-    try:
-        app = create_app(settings)
-    except (RuleFileError, SlackNotConfigured, ApiKeysInvalid) as exc:
-        logging.getLogger("alert_agent").error("[ops-alert] cannot start: %s", exc)
-        return 2
-    web.run_app(
-        app,
-        host=settings.alert_host,
-        port=settings.alert_port,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
+    return serve(
+        "alert_agent",
+        create_app,
+        lambda s: s.alert_host,
+        lambda s: s.alert_port,
+        config_errors=(RuleFileError, SlackNotConfigured, ApiKeysInvalid),
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
-import uvloop
-from aiohttp import web
-
-from ops_common.logging import configure_logging
-from ops_common.settings import ApiKeysInvalid, Settings
+from ops_common.http.serve import serve
+from ops_common.settings import ApiKeysInvalid
 
 from .app import create_app
 
 
 def main() -> int:
     """Serve the gateway until SIGTERM/SIGINT; aiohttp drains in-flight requests first."""
-    settings = Settings()
-    configure_logging(settings.log_level, json=settings.log_json)
-    try:
-        app = create_app(settings)
-    except ApiKeysInvalid as exc:
-        logging.getLogger("ingest_gateway").error("cannot start: %s", exc)
-        return 2
-    web.run_app(
-        app,
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        shutdown_timeout=settings.produce_timeout_s + 5,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
+    return serve(
+        "ingest_gateway",
+        create_app,
+        lambda s: s.gateway_host,
+        lambda s: s.gateway_port,
+        config_errors=(ApiKeysInvalid,),
+        shutdown_timeout=lambda s: s.produce_timeout_s + 5,
     )
-    return 0
 
 
 if __name__ == "__main__":
