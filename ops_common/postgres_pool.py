@@ -8,10 +8,19 @@ import logging
 
 import asyncpg
 
+from ops_common.backoff import retry_forever
+
 log = logging.getLogger(__name__)
 
-#: What "PostgreSQL is not there right now" looks like to asyncpg.
-UNAVAILABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+#: What "PostgreSQL is not there right now" looks like to asyncpg. InternalClientError is
+#: included because a connection the server terminates in the middle of a query can surface
+#: as "cannot switch to state 12; another operation (2) is in progress" (MagicStack/asyncpg#1069).
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 class PostgresPool:
@@ -27,16 +36,19 @@ class PostgresPool:
     async def start(self) -> None:
         """Create the pool, waiting with exponential back-off while PostgreSQL is down."""
         async with self._lock:
-            delay = 0.2
-            while self._pool is None:
-                try:
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._max_size
-                    )
-                except UNAVAILABLE as exc:
-                    log.warning("PostgreSQL not reachable (%r); retrying in %.1fs", exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.retry_max_s)
+            if self._pool is None:
+                retrying = retry_forever(
+                    UNAVAILABLE,
+                    what="connecting to PostgreSQL",
+                    log=log,
+                    max_delay_s=self.retry_max_s,
+                )
+                self._pool = await retrying(self._create)
+
+    async def _create(self) -> asyncpg.Pool:
+        # A coroutine function of its own: create_pool returns an awaitable Pool, which the
+        # retry would otherwise take as a finished result and never initialise.
+        return await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._max_size)
 
     async def stop(self) -> None:
         """Close the pool."""

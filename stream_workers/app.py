@@ -63,11 +63,15 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
         max_size=2,
         retry_max_s=settings.db_retry_max_s,
     )
-    persister = BatchPersister(
-        EventStore(ingest_pool, metrics), DeadLetterPublisher(dead_letter_topic, metrics), metrics
-    )
     windows = WindowTable(
         table, metrics, grace_s=settings.window_grace_s, retention_s=settings.window_retention_s
+    )
+    persister = BatchPersister(
+        EventStore(ingest_pool, metrics),
+        DeadLetterPublisher(dead_letter_topic, metrics),
+        metrics,
+        after_store=windows.apply if settings.windows_enabled else None,
+        retry_max_s=settings.db_retry_max_s,
     )
     closer = WindowCloser(
         windows,
@@ -84,7 +88,7 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
         async for events in stream.noack_take(  # type: ignore[attr-defined]
             settings.worker_batch_max, within=settings.worker_batch_within_s
         ):
-            stored = await persister.handle(
+            await persister.handle(
                 [
                     ConsumedMessage(
                         e.message.partition, e.message.offset, e.message.key, e.message.value
@@ -92,8 +96,6 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
                     for e in events
                 ]
             )
-            if settings.windows_enabled:
-                windows.apply(stored)
             for event in events:
                 await stream.ack(event)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
+from ops_common.backoff import retry_forever
 from ops_common.event import WireEvent
 from ops_common.postgres_pool import UNAVAILABLE, PostgresPool
 
@@ -73,17 +73,14 @@ class EventStore:
         return WriteResult(inserted, len(events) - inserted, [])
 
     async def _insert_retrying(self, events: Sequence[WireEvent]) -> int:
-        delay = 0.2
-        while True:
-            try:
-                return await self._insert(events)
-            except _ROW_ERRORS:
-                raise
-            except UNAVAILABLE as exc:
-                self._metrics.db_retries.inc()
-                log.warning("insert failed (%r); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._pool.retry_max_s)
+        retrying = retry_forever(
+            UNAVAILABLE,
+            what="insert",
+            log=log,
+            max_delay_s=self._pool.retry_max_s,
+            on_retry=self._metrics.db_retries.inc,
+        )
+        return await retrying(self._insert, events)
 
     async def _insert(self, events: Sequence[WireEvent]) -> int:
         pool = await self._pool.ready()

@@ -33,6 +33,12 @@ class WorkerMetrics:
         self.db_retries = Counter(
             "worker_db_retries", "Insert attempts that failed and were retried.", registry=registry
         )
+        self.batch_retries = Counter(
+            "worker_batch_retries",
+            "Batches whose persist step failed and was retried (anything but an insert that"
+            " PostgreSQL's absence failed, which worker_db_retries counts).",
+            registry=registry,
+        )
         self.insert_duration = Histogram(
             "worker_insert_batch_duration_seconds",
             "Duration of one batch INSERT.",
