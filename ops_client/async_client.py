@@ -10,7 +10,7 @@ import uuid
 from collections import deque
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -23,6 +23,18 @@ log = logging.getLogger(__name__)
 
 #: The gateway accepts at most this many events per request (OPS_MAX_BATCH_EVENTS default).
 GATEWAY_MAX_BATCH = 1000
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of both clients (`AsyncOpsTelemetry` has their defaults)."""
+
+    max_batch: int
+    flush_interval_s: float
+    max_buffer: int
+    gzip: bool
+    retry: RetryPolicy | None
+    timeout_s: float
+    transport: httpx.AsyncBaseTransport | None
 
 
 class AsyncOpsTelemetry:
@@ -43,6 +55,13 @@ class AsyncOpsTelemetry:
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """Send to `url` (the gateway's /telemetry) with `api_key`, as `app` in `env`.
+
+        `max_batch` events per request (1..1000), at least every `flush_interval_s`; at most
+        `max_buffer` events held (more are counted as dropped); bodies gzip'd when `gzip`;
+        `retry` sets attempts and back-off; `timeout_s` bounds each request; `transport`
+        replaces the network (tests).
+        """
         if not 1 <= max_batch <= GATEWAY_MAX_BATCH:
             raise ValueError(f"max_batch must be 1..{GATEWAY_MAX_BATCH}")
         self.app, self.env = app, env

@@ -10,10 +10,9 @@ import threading
 from types import TracebackType
 from typing import Any
 
-import httpx
+from typing_extensions import Unpack
 
-from .async_client import AsyncOpsTelemetry
-from .retry import RetryPolicy
+from .async_client import AsyncOpsTelemetry, ClientOptions
 from .stats import ClientStats
 from .timing import Timed
 
@@ -22,47 +21,17 @@ class OpsTelemetry:
     """Thread-safe; one per process is enough."""
 
     def __init__(
-        self,
-        url: str,
-        api_key: str,
-        app: str,
-        env: str,
-        *,
-        max_batch: int = 500,
-        flush_interval_s: float = 1.0,
-        max_buffer: int = 10_000,
-        gzip: bool = True,
-        retry: RetryPolicy | None = None,
-        timeout_s: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        self, url: str, api_key: str, app: str, env: str, **options: Unpack[ClientOptions]
     ) -> None:
+        """The same arguments as `AsyncOpsTelemetry`, which documents their defaults."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="ops-telemetry", daemon=True
         )
         self._thread.start()
-        self._client = self._call(
-            self._build(
-                url,
-                api_key,
-                app,
-                env,
-                max_batch=max_batch,
-                flush_interval_s=flush_interval_s,
-                max_buffer=max_buffer,
-                gzip=gzip,
-                retry=retry,
-                timeout_s=timeout_s,
-                transport=transport,
-            )
-        )
+        self._client: AsyncOpsTelemetry = self._call(_build(url, api_key, app, env, options))
         self._closed = False
         atexit.register(self.close)
-
-    @staticmethod
-    async def _build(*args: Any, **kwargs: Any) -> AsyncOpsTelemetry:
-        # Built on the client's own loop: its asyncio primitives belong there.
-        return AsyncOpsTelemetry(*args, **kwargs)
 
     @property
     def stats(self) -> ClientStats:
@@ -115,3 +84,10 @@ class OpsTelemetry:
 
     def _call(self, coroutine: Any, timeout: float | None = 60.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+
+async def _build(
+    url: str, api_key: str, app: str, env: str, options: ClientOptions
+) -> AsyncOpsTelemetry:
+    # Built on the client's own loop: its asyncio primitives belong there.
+    return AsyncOpsTelemetry(url, api_key, app, env, **options)
