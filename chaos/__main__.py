@@ -6,7 +6,8 @@ docs/reliability.md and docs/reliability.json.
 
 Starts a PostgreSQL and a Kafka broker of its own (ports 25600 and 29400+ by default, away
 from `make up`, the test services and tests/reliability), one scenario after the other; the
-leader-kill scenario starts a three-node cluster of its own. Exits 1 when a claim did not hold
+leader-kill scenario starts a three-node cluster of its own, the slack-outage scenario an alert
+agent and a Slack stand-in (ports +60, +61). Exits 1 when a claim did not hold
 or a scenario could not complete.
 """
 
@@ -51,6 +52,13 @@ LONG: dict[str, dict[str, Any]] = {
     "gateway-sigterm": {"events": 30_000, "rate": 3000.0, "batch": 500},
     "gateway-sigterm-kafka-down": {"events": 20_000, "rate": 2000.0, "batch": 200},
     "scale-workers": {"events": 60_000, "rate": 1500.0},
+    "slack-outage": {
+        "rate": 500.0,
+        "load_s": 150.0,
+        "incident_s": 20.0,
+        "outage_s": 180.0,
+        "retry_max_s": 30.0,
+    },
 }
 #: --quick: the same faults at small sizes (what tests/reliability runs, plus the rest).
 QUICK: dict[str, dict[str, Any]] = {
@@ -68,6 +76,15 @@ QUICK: dict[str, dict[str, Any]] = {
     "gateway-sigterm": {"events": 8_000, "rate": 2000.0, "batch": 200},
     "gateway-sigterm-kafka-down": {"events": 8_000, "rate": 2000.0, "batch": 200},
     "scale-workers": {"events": 10_000, "rate": 1000.0, "together_s": 4.0},
+    "slack-outage": {
+        "rate": 500.0,
+        "load_s": 12.0,
+        "incident_s": 4.0,
+        "outage_s": 20.0,
+        "retry_max_s": 3.0,
+        "eval_interval_s": 2.0,
+        "quiet_s": 3.0,
+    },
 }
 
 

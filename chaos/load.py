@@ -34,7 +34,9 @@ EVENTS = ("login", "checkout", "search", "payment")
 class LoadSpec:
     """What to send: `events` for `app` in batches of `batch`, at `rate` events/s overall
     from `concurrency` clients, with event times spread over `buckets` closed 5-minute
-    buckets (the newest ended at least 5 minutes ago, so the workers close them at once)."""
+    buckets (the newest starts `newest_bucket_back` buckets before the current one, so it
+    ended at least 5 minutes ago and the workers close them at once); each event fails with
+    probability `failure_rate`."""
 
     app: str
     events: int
@@ -46,6 +48,8 @@ class LoadSpec:
     give_up_s: float = 300.0
     request_timeout_s: float = 30.0
     seed: int = 0
+    failure_rate: float = 0.08
+    newest_bucket_back: int = 2
 
     @property
     def batches(self) -> int:
@@ -141,15 +145,25 @@ def _label(answer: Answer) -> str:
     return str(answer.status) if answer.status != NO_ANSWER else f"no answer: {answer.error}"
 
 
+def closed_buckets(count: int, newest_back: int = 2) -> list[int]:
+    """Starts (epoch s) of `count` consecutive 5-minute buckets, the newest starting
+    `newest_back` buckets before the current one, newest first."""
+    newest = bucket_start(datetime.now(UTC)) - newest_back * BUCKET_SECONDS
+    return [newest - BUCKET_SECONDS * i for i in range(count)]
+
+
 class EventFactory:
     """Events for one app over `buckets` closed buckets and 8 series, with failures and NULL
-    latencies; ids are random UUIDs (unique across runs)."""
+    latencies; ids are random UUIDs (unique across runs).
+
+    `failure_rate` and `bucket_starts` may be changed while a load runs (a scenario's
+    incident ends); batches made from then on follow them."""
 
     def __init__(self, spec: LoadSpec) -> None:
         self._spec = spec
         self._rng = random.Random(spec.seed)
-        newest = bucket_start(datetime.now(UTC)) - 2 * BUCKET_SECONDS
-        self.bucket_starts = [newest - BUCKET_SECONDS * i for i in range(spec.buckets)]
+        self.failure_rate = spec.failure_rate
+        self.bucket_starts = closed_buckets(spec.buckets, spec.newest_bucket_back)
 
     def batch(self, size: int) -> list[dict[str, object]]:
         """`size` fresh events."""
@@ -163,7 +177,7 @@ class EventFactory:
                 "app": self._spec.app,
                 "env": rng.choice(ENVS),
                 "event": rng.choice(EVENTS),
-                "ok": rng.random() > 0.08,
+                "ok": rng.random() > self.failure_rate,
                 "ts": ts.isoformat(),
             }
             if rng.random() > 0.15:
@@ -181,14 +195,16 @@ async def run_load(
     record: LoadRecord | None = None,
     *,
     url_for: Callable[[], str] | None = None,
+    factory: EventFactory | None = None,
 ) -> LoadRecord:
     """POST `spec.events` to `url` (`…/telemetry`) paced at `spec.rate`, retrying each batch
     with its ids until 201 or `spec.give_up_s`; returns (and fills) the record.
 
     `url_for`, when given, is asked for the URL before every attempt (a scenario may move
-    the gateway)."""
+    the gateway); `factory`, when given, makes the events (a scenario may change it while
+    the load runs)."""
     record = record or LoadRecord(spec)
-    factory = EventFactory(spec)
+    factory = factory or EventFactory(spec)
     headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
     interval = spec.batch / spec.rate
     next_batch = 0

@@ -39,7 +39,8 @@ ROLE_PASSWORDS = {
 @dataclass(frozen=True)
 class ChaosPorts:
     """Ports of one fault environment: PostgreSQL on `postgres`, everything else from `base`
-    (broker +0/+1, three-node cluster +10..+15, gateways +20.., workers +40..)."""
+    (broker +0/+1, three-node cluster +10..+15, gateways +20.., workers +40.., alert agent
+    +60, Slack stand-in +61)."""
 
     postgres: int
     base: int
@@ -67,6 +68,16 @@ class ChaosPorts:
         """HTTP port of worker number `index`."""
         return self.base + 40 + index
 
+    @property
+    def alert_agent(self) -> int:
+        """HTTP port of the alert agent (`python -m alert_agent`)."""
+        return self.base + 60
+
+    @property
+    def slack(self) -> int:
+        """Port of the Slack stand-in the alert agent notifies."""
+        return self.base + 61
+
     def all(self) -> list[int]:
         """Every port this environment may bind."""
         return [
@@ -74,7 +85,7 @@ class ChaosPorts:
             self.kafka,
             self.kafka_controller,
             *range(self.cluster_base, self.cluster_base + 6),
-            *range(self.base + 20, self.base + 60),
+            *range(self.base + 20, self.base + 62),
         ]
 
 
@@ -137,6 +148,11 @@ class Services:
     def rollup_dsn(self) -> str:
         """DSN the workers write closed windows with."""
         return self.postgres.dsn(DATABASE, "ops_rollup", ROLE_PASSWORDS["ops_rollup"])
+
+    @property
+    def alert_dsn(self) -> str:
+        """DSN the alert agent reads windows and keeps alert state with."""
+        return self.postgres.dsn(DATABASE, "ops_alerter", ROLE_PASSWORDS["ops_alerter"])
 
     def start(self) -> None:
         """Start fresh servers and migrate the database; stops what it started on failure."""
@@ -242,6 +258,27 @@ class Pipeline:
         )
         if wait:
             wait_http_ok(f"http://127.0.0.1:{port}/readyz", process, timeout=120)
+        return process
+
+    def start_alert_agent(
+        self, port: int, extra: dict[str, str], *, wait: bool = True
+    ) -> ManagedProcess:
+        """Start `python -m alert_agent` on `port` with the pipeline's topics, as role
+        ops_alerter, and `extra` (rules, Slack, timings); wait until /readyz (PostgreSQL
+        reachable, closed-window listener assigned)."""
+        process = self._spawn(
+            f"alert-agent-{port}",
+            "alert_agent",
+            {
+                "OPS_ALERT_HOST": "127.0.0.1",
+                "OPS_ALERT_PORT": str(port),
+                "OPS_ALERT_DATABASE_URL": self.services.alert_dsn,
+                "OPS_ALERT_GROUP_ID": f"{self.group}-alerts",
+                **extra,
+            },
+        )
+        if wait:
+            wait_http_ok(f"http://127.0.0.1:{port}/readyz", process, timeout=90)
         return process
 
     def stop(self) -> None:

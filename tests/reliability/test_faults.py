@@ -1,7 +1,9 @@
 """The short fault suite: the scenarios of `python -m chaos` at small sizes, on real processes
 (gateway, worker, Kafka, PostgreSQL). Each asserts every claim its scenario checks: nothing
 acknowledged lost, nothing stored twice, closed windows equal to v_ops_5min, plus the fault's
-own claims. docs/reliability.md holds the long run's figures."""
+own claims. docs/reliability.md holds the long run's figures.
+
+Slack outage adds a real `python -m alert_agent` (armed) and a real HTTP stand-in for Slack."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from chaos.scenarios import (
     gateway_sigterm,
     postgres_outage,
     scale_workers,
+    slack_outage,
     worker_sigkill,
 )
 
@@ -66,3 +69,21 @@ async def test_gateway_sigterm_drains_in_flight_and_refuses_new_connections(
 async def test_scaling_workers_one_two_one_under_load(fault_env: Environment) -> None:
     result = await scale_workers(fault_env, events=10_000, rate=1000.0, together_s=4.0)
     assert result.passed, explain(result)
+
+
+async def test_slack_outage_leaves_ingestion_alone_and_delivers_each_alert_once_later(
+    fault_env: Environment,
+) -> None:
+    result = await slack_outage(
+        fault_env,
+        rate=500.0,
+        load_s=12.0,
+        incident_s=4.0,
+        outage_s=20.0,
+        retry_max_s=3.0,
+        eval_interval_s=2.0,
+        quiet_s=3.0,
+    )
+    assert result.passed, explain(result)
+    kinds = result.facts["notifications in the outbox (by kind)"]
+    assert kinds == {"firing": 8, "resolved": 8}, explain(result)
