@@ -35,3 +35,8 @@ class GatewayMetrics:
             "Events handed to the producer and not yet acknowledged or failed.",
             registry=registry,
         )
+        self.kafka_breaker_open = Gauge(
+            "gateway_kafka_breaker_open",
+            "1 while Kafka does not answer and requests are answered 503 without producing.",
+            registry=registry,
+        )

@@ -104,7 +104,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 }
             },
             "/healthz": _probe("Liveness: the process serves."),
-            "/readyz": _probe("Readiness: Kafka answers (503 when not)."),
+            "/readyz": _probe("Readiness: the producer has connected to Kafka (503 until it has)."),
         },
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -12,21 +13,26 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 
 from ops_common.http.errors import KafkaUnavailable
-from ops_common.kafka_client import BackgroundKafkaClient
+from ops_common.kafka_client import BackgroundKafkaClient, add_metadata_backoff
 from ops_common.settings import Settings
 
+from .breaker import KafkaBreaker
 from .metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 
 Record = tuple[bytes, bytes]  # (key, value)
 
+#: How long the breaker's probe waits for a metadata answer (a broker that is up answers in ms).
+PROBE_TIMEOUT_S = 1.0
+
 
 class EventProducer:
     """Owns the aiokafka producer (idempotent, acks=all) and bounds events in flight.
 
     `start()` returns at once and connects in the background (`BackgroundKafkaClient`), so the
-    gateway answers 503 rather than refusing to boot while Kafka is down.
+    gateway answers 503 rather than refusing to boot while Kafka is down. While Kafka does not
+    answer at all, a `KafkaBreaker` answers 503 before anything is handed to the producer.
     """
 
     def __init__(self, settings: Settings, metrics: GatewayMetrics) -> None:
@@ -41,6 +47,13 @@ class EventProducer:
             client_stop_s=settings.produce_timeout_s,
         )
         self._inflight = 0
+        self._breaker = KafkaBreaker(
+            lambda: self._kafka_answers(PROBE_TIMEOUT_S),
+            interval_s=settings.kafka_probe_interval_s,
+            on_change=lambda is_open: metrics.kafka_breaker_open.set(int(is_open)),
+        )
+        #: The one metadata request in progress (the breaker's probes share it).
+        self._metadata_check: asyncio.Task[bool] | None = None
 
     async def start(self) -> None:
         """Begin connecting to Kafka in the background."""
@@ -48,6 +61,15 @@ class EventProducer:
 
     async def stop(self) -> None:
         """Flush what is in flight and close the producer."""
+        await self._breaker.stop()
+        check = self._metadata_check
+        if check is not None and not check.done():
+            # Let it end by itself first: a metadata request cancelled while it connects can
+            # leave its new connection out of the client's list, and so open after stop().
+            await asyncio.wait({check}, timeout=self._settings.produce_timeout_s)
+            check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await check
         await self._kafka.stop()
 
     async def __aenter__(self) -> EventProducer:
@@ -63,17 +85,34 @@ class EventProducer:
         """Wait until the producer has connected once; False on timeout."""
         return await self._kafka.wait_connected(timeout) is not None
 
-    async def is_ready(self, timeout: float = 2.0) -> bool:
-        """True when a Kafka broker answers a metadata request now."""
+    @property
+    def connected(self) -> bool:
+        """True once the producer has connected to Kafka (and until it is being replaced).
+
+        This is the gateway's readiness, deliberately not "Kafka answers now": in an outage of
+        the shared Kafka every gateway would turn unready, Kubernetes would empty the Service,
+        and clients would get connection errors from the load balancer instead of this
+        process's 503 with Retry-After (the breaker answers those at once).
+        """
+        return self._kafka.client is not None
+
+    async def _kafka_answers(self, timeout: float) -> bool:
+        # One metadata request at a time, never cancelled on timeout (see stop()): a probe
+        # that gives up leaves it running, and the next probe waits on the same request.
         producer = self._kafka.client
         if producer is None:
             return False
-        client = producer.client
-        try:
-            cluster = await asyncio.wait_for(client.fetch_all_metadata(), timeout)
-        except (TimeoutError, KafkaError, OSError):
+        check = self._metadata_check
+        if check is None or check.done():
+            check = asyncio.create_task(_brokers_answer(producer))
+            self._metadata_check = check
+        done, _ = await asyncio.wait({check}, timeout=timeout)
+        if not done or check.cancelled():
             return False
-        return bool(cluster.brokers())
+        if (unexpected := check.exception()) is not None:
+            log.warning("Kafka metadata check failed: %r", unexpected)
+            return False
+        return check.result()
 
     async def send_all(self, records: Sequence[Record]) -> None:
         """Produce every record and return once Kafka acknowledged all of them.
@@ -85,7 +124,7 @@ class EventProducer:
         """
         settings = self._settings
         producer = self._kafka.client
-        if producer is None:
+        if producer is None or self._breaker.is_open:
             raise KafkaUnavailable("Kafka is not reachable", retry_after=settings.retry_after_s)
         if self._inflight + len(records) > settings.max_inflight_events:
             raise KafkaUnavailable(
@@ -102,6 +141,8 @@ class EventProducer:
             log.warning("produce failed: %r", exc)
             if isinstance(exc, OutOfOrderSequenceNumber):
                 self._kafka.replace()
+            else:
+                self._breaker.produce_failed()
             raise KafkaUnavailable(
                 "Kafka did not acknowledge the events in time; nothing was accepted",
                 retry_after=settings.retry_after_s,
@@ -130,7 +171,7 @@ class EventProducer:
 
     def _build_producer(self) -> AIOKafkaProducer:
         settings = self._settings
-        return AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             client_id="ops-ingest-gateway",
             acks="all",
@@ -140,3 +181,17 @@ class EventProducer:
             # Undelivered batches expire after this, which frees the in-flight budget.
             request_timeout_ms=max(int(settings.produce_timeout_s * 1000) * 4, 10_000),
         )
+        # Without it the sender retries its metadata refresh in a tight loop while no broker
+        # is reachable (a core busy, hundreds of thousands of ERROR lines: aio-libs/aiokafka#496).
+        add_metadata_backoff(producer.client)
+        return producer
+
+
+async def _brokers_answer(producer: AIOKafkaProducer) -> bool:
+    """True when a broker answers a metadata request (with at least one broker in it)."""
+    try:
+        cluster = await producer.client.fetch_all_metadata()
+    except (KafkaError, OSError) as exc:
+        log.debug("Kafka metadata request failed: %r", exc)
+        return False
+    return bool(cluster.brokers())

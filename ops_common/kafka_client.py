@@ -1,15 +1,19 @@
 """Connecting an aiokafka client (producer or consumer) in the background, the one way every
 process does it: retry with back-off while Kafka is away, and never cancel a `start()` half-way
-(aiokafka leaks the bootstrap socket when a start is cancelled)."""
+(aiokafka leaks the bootstrap socket when a start is cancelled). Also a back-off for aiokafka's
+metadata refresh, which has none (`add_metadata_backoff`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Collection
+from typing import Any, Generic, Protocol, TypeVar
 
+import aiokafka
+from aiokafka.client import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
@@ -126,3 +130,61 @@ class BackgroundKafkaClient(Generic[ClientT]):
             self._connected.set()
             log.info("%s connected to Kafka", self._name)
             return
+
+
+#: aiokafka releases whose private `AIOKafkaClient._metadata_update` / `_md_synchronizer`
+#: `add_metadata_backoff` was checked against (its unit test fails on any other release).
+METADATA_BACKOFF_CHECKED = ("0.14.",)
+#: Longest pause between two failed metadata refreshes (the Java client's
+#: retry.backoff.max.ms default, KIP-580).
+METADATA_BACKOFF_MAX_S = 1.0
+
+
+def add_metadata_backoff(client: AIOKafkaClient, *, max_s: float = METADATA_BACKOFF_MAX_S) -> None:
+    """Make `client` pause after a failed background metadata refresh: its `retry_backoff_ms`
+    first, doubling up to `max_s`, back to the start after a refresh that works.
+
+    Why: in aiokafka 0.13/0.14 nothing waits between two refreshes that fail. The producer's
+    `Sender._sender_routine` (aiokafka/producer/sender.py:155-170), while a partition it holds
+    a batch for has no known leader, only awaits `client.force_metadata_update()`; that wakes
+    `_md_synchronizer` (aiokafka/client.py:248-271), whose `_metadata_update` (client.py:284-328)
+    fails at once when every broker refuses the connection ("Unable connect to node", "Unable to
+    update metadata", both at ERROR), and the sender asks again: one core busy for as long as
+    Kafka is down (docs/reliability.md, broker-outage; `_maybe_wait_for_pid`, sender.py:206-208,
+    loops the same way). Upstream: aio-libs/aiokafka#496 (reopened 2025 for this CPU flood;
+    open fix aio-libs/aiokafka#1014). The pause goes where the refresh completes, so every
+    waiter on `force_metadata_update()` waits with it; one-off `fetch_all_metadata()` calls (the
+    gateway's readiness check) keep failing fast.
+
+    On an aiokafka release not in METADATA_BACKOFF_CHECKED this logs a warning and changes
+    nothing (the client works, it may spin as before); the unit test fails there first.
+    """
+    if not aiokafka.__version__.startswith(METADATA_BACKOFF_CHECKED) or not hasattr(
+        client, "_metadata_update"
+    ):
+        log.warning(
+            "aiokafka %s: metadata back-off not installed (checked against %s)",
+            aiokafka.__version__,
+            METADATA_BACKOFF_CHECKED,
+        )
+        return
+    refresh = client._metadata_update
+    first_s = max(client._retry_backoff, 0.01)
+    delay = first_s
+
+    async def _metadata_update_with_backoff(
+        cluster_metadata: ClusterMetadata, topics: Collection[str]
+    ) -> bool:
+        nonlocal delay
+        updated: bool = await refresh(cluster_metadata, topics)
+        if cluster_metadata is not client.cluster:
+            return updated  # fetch_all_metadata(): its caller decides what a failure means
+        if updated:
+            delay = first_s
+        else:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_s)
+        return updated
+
+    patched: Any = client
+    patched._metadata_update = _metadata_update_with_backoff

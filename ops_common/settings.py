@@ -171,6 +171,14 @@ class Settings(BaseSettings):
         validation_alias=_env("OPS_MAX_INFLIGHT_EVENTS"),
         description="Events awaiting Kafka acks across all requests; beyond it requests get 503.",
     )
+    kafka_probe_interval_s: float = Field(
+        1.0,
+        gt=0,
+        validation_alias=_env("OPS_KAFKA_PROBE_INTERVAL_S"),
+        description="After a failed produce, if no broker answers a metadata request, the "
+        "gateway answers 503 at once (nothing produced) and asks Kafka again this often; the "
+        "first answer lets requests through again.",
+    )
     producer_linger_ms: int = Field(
         5,
         validation_alias=_env("OPS_PRODUCER_LINGER_MS"),

@@ -400,7 +400,7 @@ def test_long_running_containers_have_liveness_and_readiness_probes(manifests: R
             readiness = container.get("readinessProbe", {}).get("httpGet")
             assert liveness is not None, where
             assert readiness is not None, where
-            # /healthz: the process serves; /readyz: Kafka and PostgreSQL are reachable.
+            # /healthz: the process serves; /readyz: it can do its work (docs/operations.md).
             # Liveness must not depend on them, or an outage would restart every pod.
             assert liveness["path"] == "/healthz", where
             assert readiness["path"] == "/readyz", where
