@@ -57,7 +57,7 @@ LONG: dict[str, dict[str, Any]] = {
         "load_s": 150.0,
         "incident_s": 20.0,
         "outage_s": 180.0,
-        "retry_max_s": 30.0,
+        "retry_max_s": 60.0,
     },
 }
 #: --quick: the same faults at small sizes (what tests/reliability runs, plus the rest).

@@ -315,10 +315,11 @@ class Settings(BaseSettings):
         description="How far back a freshly started agent looks for closed windows.",
     )
     alert_retry_max_s: float = Field(
-        300.0,
+        60.0,
         gt=0,
         validation_alias=_env("OPS_ALERT_RETRY_MAX_S"),
-        description="Longest wait between attempts at a notification Slack keeps refusing.",
+        description="Longest wait between attempts at a notification Slack keeps refusing "
+        "(also how late, at most, the first message goes once Slack is back).",
     )
     alert_group_id: str = Field(
         "ops-alert-agent",

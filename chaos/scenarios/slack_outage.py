@@ -26,6 +26,8 @@ import aiohttp
 import asyncpg
 import yaml
 
+from ops_common.settings import Settings
+
 from ..load import ENVS, EVENTS, EventFactory, LoadRecord, LoadSpec, closed_buckets
 from ..slack_standin import SlackStandIn, slack_standin
 from .common import (
@@ -47,6 +49,8 @@ ATTEMPTS_PER_SEND = 4
 #: The outbox sender's first pause after a failed send (alert_agent/delivery.py); it doubles
 #: up to OPS_ALERT_RETRY_MAX_S.
 FIRST_RETRY_S = 1.0
+#: The agent's own OPS_ALERT_RETRY_MAX_S default, named in the report.
+DEFAULT_RETRY_MAX_S = Settings.model_fields["alert_retry_max_s"].default
 #: How long the incident's buckets lie back, and the recovery's (in 5-minute buckets): older
 #: first, so the agent judges the incident's windows before the recovery's.
 INCIDENT_BUCKETS_BACK, RECOVERY_BUCKETS_BACK = 4, 2
@@ -67,7 +71,7 @@ async def slack_outage(
     load_s: float = 150.0,
     incident_s: float = 20.0,
     outage_s: float = 180.0,
-    retry_max_s: float = 30.0,
+    retry_max_s: float = DEFAULT_RETRY_MAX_S,
     eval_interval_s: float = 5.0,
     quiet_s: float = 10.0,
 ) -> ScenarioResult:
@@ -159,8 +163,8 @@ async def slack_outage(
         f"{outage_s:.0f} s into it, then 200; meanwhile every event fails for the first "
         f"{incident_s:.0f} s (until every series fired), then succeeds, so each of the "
         f"{len(series)} series fires and resolves while Slack is down. The armed `python -m "
-        f"alert_agent` runs with OPS_ALERT_RETRY_MAX_S={retry_max_s:g} (default 300) and "
-        f"OPS_ALERT_EVAL_INTERVAL_S={eval_interval_s:g}",
+        f"alert_agent` runs with OPS_ALERT_RETRY_MAX_S={retry_max_s:g} "
+        f"(default {DEFAULT_RETRY_MAX_S:g}) and OPS_ALERT_EVAL_INTERVAL_S={eval_interval_s:g}",
         record,
         counts,
     )
