@@ -75,6 +75,7 @@ class EventStore:
     async def _insert_retrying(self, events: Sequence[WireEvent]) -> int:
         retrying = retry_forever(
             UNAVAILABLE,
+            unless=_ROW_ERRORS,  # PostgresErrors too, but about the rows: bisected by write()
             what="insert",
             log=log,
             max_delay_s=self._pool.retry_max_s,

@@ -38,13 +38,17 @@ def message(offset: int) -> ConsumedMessage:
 
 
 class FlakyPool:
-    """Stands in for PostgresPool: its first `failures` executes raise `error`."""
+    """Stands in for PostgresPool: its first `failures` executes raise `error`; an insert
+    holding an id of `refused_ids` raises what PostgreSQL says of a row it cannot take."""
 
     retry_max_s = 0.5
 
-    def __init__(self, error: Exception, failures: int = 1) -> None:
+    def __init__(
+        self, error: Exception, failures: int = 1, refused_ids: frozenset[uuid.UUID] = frozenset()
+    ) -> None:
         self.error = error
         self.failures = failures
+        self.refused_ids = refused_ids
         self.executed: list[int] = []
 
     async def ready(self) -> FlakyPool:
@@ -54,11 +58,13 @@ class FlakyPool:
         if self.failures:
             self.failures -= 1
             raise self.error
+        if self.refused_ids.intersection(columns[0]):
+            raise asyncpg.UntranslatableCharacterError("unsupported Unicode escape sequence")
         self.executed.append(len(columns[0]))
         return f"INSERT 0 {len(columns[0])}"
 
 
-class NoDeadLetters(DeadLetterPublisher):
+class CollectedDeadLetters(DeadLetterPublisher):
     def __init__(self) -> None:
         self.published: list[DeadLetter] = []
 
@@ -69,7 +75,7 @@ class NoDeadLetters(DeadLetterPublisher):
 def persister(pool: FlakyPool, metrics: WorkerMetrics, after_store: AfterStore) -> BatchPersister:
     return BatchPersister(
         EventStore(pool, metrics),  # type: ignore[arg-type]
-        NoDeadLetters(),
+        CollectedDeadLetters(),
         metrics,
         after_store=after_store,
         retry_max_s=0.5,
@@ -122,3 +128,20 @@ async def test_a_failing_window_update_repeats_the_step_before_the_ack() -> None
     assert len(stored) == 4
     assert calls == [4, 4]
     assert pool.executed == [4, 4]  # the insert is idempotent on the id; redoing it is safe
+
+
+async def test_a_row_postgres_refuses_is_dead_lettered_at_once_not_retried() -> None:
+    # A DataError is a PostgresError too; it must be bisected, not retried as "PostgreSQL away".
+    messages = [message(o) for o in range(8)]
+    bad = orjson.loads(messages[5].value or b"")["id"]
+    pool = FlakyPool(RuntimeError("unused"), 0, refused_ids=frozenset({uuid.UUID(bad)}))
+    metrics = WorkerMetrics(CollectorRegistry())
+    dead_letters = CollectedDeadLetters()
+    store = BatchPersister(EventStore(pool, metrics), dead_letters, metrics)  # type: ignore[arg-type]
+    stored = await store.handle(messages)
+    assert [c.offset for c in stored] == [0, 1, 2, 3, 4, 6, 7]
+    assert [(d.reason, orjson.loads(d.raw)["id"]) for d in dead_letters.published] == [
+        ("refused_by_db", bad)
+    ]
+    assert value(metrics, "worker_db_retries_total") == 0
+    assert value(metrics, "worker_batch_retries_total") == 0
