@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import NewTopic
 from support.helpers import KEY_ALL
 from support.pipeline import Pipeline
-from support.slack_standin import BOT_TOKEN, slack_standin
+from support.slack_standin import BOT_TOKEN, SlackStandIn, slack_standin
 
 from alert_agent.app import create_app
 from ops_common.postgres_pool import PostgresPool
@@ -89,7 +89,13 @@ def windows_topic(pipeline: Pipeline) -> str:
 def agent_settings(pipeline: Pipeline, alert_dsn: str, rules_file: Path, windows_topic: str) -> Any:
     """Settings for an agent on the session pipeline; call with overrides."""
 
-    def make(**overrides: object) -> Settings:
+    def make(slack: SlackStandIn | None = None, **overrides: object) -> Settings:
+        if slack is not None:  # armed, sending to the stand-in's webhook
+            overrides = {
+                "OPS_ALERT_DRY_RUN": False,
+                "OPS_SLACK_WEBHOOK_URL": slack.url,
+                **overrides,
+            }
         return pipeline.settings(
             OPS_WINDOWS_TOPIC=windows_topic,
             OPS_ALERT_DATABASE_URL=alert_dsn,
@@ -110,11 +116,24 @@ async def serve_agent(settings: Settings) -> AsyncIterator[TestClient]:
         yield client
 
 
+@asynccontextmanager
+async def armed_agent(agent_settings: Any) -> AsyncIterator[tuple[SlackStandIn, TestClient]]:
+    """A Slack stand-in and an armed agent sending to it."""
+    async with slack_standin() as slack, serve_agent(agent_settings(slack)) as agent:
+        yield slack, agent
+
+
 async def evaluate(agent: TestClient) -> dict[str, Any]:
     """POST /ops-alert and return its body."""
     response = await agent.post("/ops-alert", headers=AUTH)
     assert response.status == 200, await response.text()
     return await response.json()
+
+
+async def breach_twice(windows: Windows) -> None:
+    """Close the two breaching windows the rule needs to fire (`for: 2`)."""
+    await windows.close_next(BREACH)
+    await windows.close_next(BREACH)
 
 
 def ours(alerts: list[dict[str, Any]], app: str) -> list[dict[str, Any]]:
@@ -124,12 +143,7 @@ def ours(alerts: list[dict[str, Any]], app: str) -> list[dict[str, Any]]:
 async def test_armed_fires_once_does_not_repeat_and_resolves_once(
     agent_settings: Any, windows: Windows, app_name: str
 ) -> None:
-    async with (
-        slack_standin() as slack,
-        serve_agent(
-            agent_settings(OPS_ALERT_DRY_RUN=False, OPS_SLACK_WEBHOOK_URL=slack.url)
-        ) as agent,
-    ):
+    async with armed_agent(agent_settings) as (slack, agent):
         await windows.close_next(BREACH)
         body = await evaluate(agent)
         assert body["dryRun"] is False
@@ -177,8 +191,7 @@ async def test_armed_with_a_bot_token_posts_to_the_channel(
             OPS_SLACK_API_URL=slack.api_url,
         )
         async with serve_agent(settings) as agent:
-            await windows.close_next(BREACH)
-            await windows.close_next(BREACH)
+            await breach_twice(windows)
             await evaluate(agent)
             assert await slack.wait_for(1) == [
                 f"#ops-alerts critical: {app_name}/prod/pay failure rate 50% > 10%"
@@ -215,16 +228,10 @@ async def test_dry_run_sends_nothing_and_logs_the_messages(
 async def test_rate_limited_message_arrives_once_after_retry_after(
     agent_settings: Any, windows: Windows, app_name: str
 ) -> None:
-    async with (
-        slack_standin() as slack,
-        serve_agent(
-            agent_settings(OPS_ALERT_DRY_RUN=False, OPS_SLACK_WEBHOOK_URL=slack.url)
-        ) as agent,
-    ):
+    async with armed_agent(agent_settings) as (slack, agent):
         slack.script = [(429, {"Retry-After": "1"})]
         started = time.monotonic()  # before the windows: the start-up pass may judge them first
-        await windows.close_next(BREACH)
-        await windows.close_next(BREACH)
+        await breach_twice(windows)
         await evaluate(agent)
         assert len(await slack.wait_for(1)) == 1
         assert slack.received_at[0] - started >= 1.0
@@ -238,10 +245,9 @@ async def test_restart_between_firing_and_resolving_does_not_resend(
     agent_settings: Any, windows: Windows, app_name: str
 ) -> None:
     async with slack_standin() as slack:
-        settings = agent_settings(OPS_ALERT_DRY_RUN=False, OPS_SLACK_WEBHOOK_URL=slack.url)
+        settings = agent_settings(slack)
         async with serve_agent(settings) as agent:
-            await windows.close_next(BREACH)
-            await windows.close_next(BREACH)
+            await breach_twice(windows)
             await evaluate(agent)
             await slack.wait_for(1)
         async with serve_agent(settings) as agent:
@@ -259,11 +265,10 @@ async def test_a_closed_window_on_the_topic_triggers_evaluation(
     agent_settings: Any, windows: Windows, app_name: str
 ) -> None:
     async with slack_standin() as slack:
-        settings = agent_settings(OPS_ALERT_DRY_RUN=False, OPS_SLACK_WEBHOOK_URL=slack.url)
+        settings = agent_settings(slack)
         async with serve_agent(settings) as agent:
             await _ready(agent)
-            await windows.close_next(BREACH)
-            await windows.close_next(BREACH)
+            await breach_twice(windows)
             producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
             await producer.start()
             try:
@@ -276,15 +281,9 @@ async def test_a_closed_window_on_the_topic_triggers_evaluation(
 async def test_slack_outage_delays_messages_without_stopping_evaluation(
     agent_settings: Any, windows: Windows, app_name: str
 ) -> None:
-    async with (
-        slack_standin() as slack,
-        serve_agent(
-            agent_settings(OPS_ALERT_DRY_RUN=False, OPS_SLACK_WEBHOOK_URL=slack.url)
-        ) as agent,
-    ):
+    async with armed_agent(agent_settings) as (slack, agent):
         slack.outage_status = 503
-        await windows.close_next(BREACH)
-        await windows.close_next(BREACH)
+        await breach_twice(windows)
         await evaluate(agent)
         await windows.close_next(BREACH)
         await evaluate(agent)  # evaluation goes on while Slack is down
