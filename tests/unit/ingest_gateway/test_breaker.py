@@ -59,7 +59,7 @@ async def test_one_probe_loop_however_many_requests_fail() -> None:
         await asyncio.sleep(0)
     await asyncio.sleep(0.22)
     # 0.27 s at one probe per 0.05 s: the rate is bounded by the interval, not by the traffic.
-    assert 4 <= probe.calls <= 7
+    assert 2 <= probe.calls <= 7  # fewer only if a loaded machine oversleeps
     await breaker.stop()
 
 

@@ -55,12 +55,13 @@ async def test_without_the_backoff_aiokafka_refreshes_without_pause() -> None:
 async def test_failed_refreshes_back_off_exponentially_to_the_cap() -> None:
     client = AIOKafkaClient(bootstrap_servers="127.0.0.1:9", retry_backoff_ms=50)
     add_metadata_backoff(client, max_s=0.2)
-    # Pauses 0.05, 0.1, 0.2, 0.2, ...: about 6 refreshes in 1 s.
-    assert 4 <= await refreshes_in(client, 1.0) <= 8
+    # Pauses 0.05, 0.1, 0.2, 0.2, ...: about 6 refreshes in 1 s (fewer on a loaded machine,
+    # never the hundreds of the unpatched client).
+    assert 2 <= await refreshes_in(client, 1.0) <= 8
 
 
 async def test_a_refresh_that_works_resets_the_pause() -> None:
-    client = AIOKafkaClient(bootstrap_servers="127.0.0.1:9", retry_backoff_ms=100)
+    client = AIOKafkaClient(bootstrap_servers="127.0.0.1:9", retry_backoff_ms=200)
     results = iter([False, False, False, True, False])
 
     async def scripted(cluster_metadata: object, topics: object) -> bool:
@@ -73,10 +74,10 @@ async def test_a_refresh_that_works_resets_the_pause() -> None:
         started = time.monotonic()
         await client._metadata_update(client.cluster, set())
         pauses.append(time.monotonic() - started)
-    # 0.1, 0.2, 0.4 s after the failures (a loaded machine only adds), none after the success,
-    # and the failure after it starts from 0.1 s again.
-    for pause, expected in zip(pauses, [0.1, 0.2, 0.4, 0.0, 0.1], strict=True):
-        assert expected <= pause < expected + 0.08, pauses
+    # 0.2, 0.4, 0.8 s after the failures (a loaded machine only adds), none after the success,
+    # and the failure after it starts from 0.2 s again; the margin stays under the next step.
+    for pause, expected in zip(pauses, [0.2, 0.4, 0.8, 0.0, 0.2], strict=True):
+        assert expected <= pause < expected + 0.19, pauses
 
 
 async def test_one_off_metadata_fetches_still_fail_fast() -> None:
