@@ -49,6 +49,9 @@ async def read_events(
         raise MalformedBody("the body holds no events")
     if len(items) > max_events:
         raise PayloadTooLarge(f"a request may carry at most {max_events} events, got {len(items)}")
+    # After the count: a body refused for its size is not parsed a second time.
+    for data, where in _documents(body, ndjson):
+        _refuse_duplicate_keys(data, where)
     return items
 
 
@@ -102,20 +105,22 @@ def _parse_json(body: bytes) -> list[Any]:
 
 
 def _parse_ndjson(body: bytes) -> list[Any]:
-    return [
-        _loads(line, where=f"line {number}")
-        for number, line in enumerate(body.splitlines(), start=1)
-        if line.strip()
-    ]
+    return [_loads(data, where=where) for data, where in _documents(body, ndjson=True)]
+
+
+def _documents(body: bytes, ndjson: bool) -> list[tuple[bytes, str]]:
+    """The JSON documents of a body, each with how an error names it."""
+    if not ndjson:
+        return [(body, "body")]
+    lines = enumerate(body.splitlines(), start=1)
+    return [(line, f"line {number}") for number, line in lines if line.strip()]
 
 
 def _loads(data: bytes, *, where: str) -> Any:
     try:
-        value = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise MalformedBody(f"{where} is not valid JSON: {exc}") from None
-    _refuse_duplicate_keys(data, where)
-    return value
 
 
 def _refuse_duplicate_keys(data: bytes, where: str) -> None:

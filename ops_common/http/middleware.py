@@ -31,7 +31,10 @@ def error_middleware(observe: Observer | None = None) -> Middleware:
         try:
             response = await handler(request)
         except ApiError as exc:
-            error = exc
+            # The refusal without its traceback: that holds this frame (a cycle only the
+            # garbage collector frees) and the handler's, with the request's body in it, so
+            # a burst of refused large bodies would stay in memory until a collection.
+            error = exc.with_traceback(None)
         except web.HTTPNotFound:
             error = NotFound(f"no route for {request.path}")
         except web.HTTPMethodNotAllowed:

@@ -1,18 +1,24 @@
 """Hostile requests to the real gateway: each gets a specific 4xx, nothing of it reaches Kafka,
-and the gateway keeps serving. Also: rate limits, slow clients, CORS closed."""
+and the gateway keeps serving with its memory bounded. Also: rate limits, slow clients, CORS
+closed."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import io
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from support.helpers import KEY_ALL, event
 from support.pipeline import Pipeline, serve_gateway
 
+from devstack.processes import ManagedProcess
 from ops_common.settings import Settings
 
 JSON = {"X-API-Key": KEY_ALL, "Content-Type": "application/json"}
@@ -172,3 +178,80 @@ async def test_cors_is_closed(gateway: TestClient) -> None:
     response = await gateway.post("/telemetry", data=VALID, headers={**JSON, **origin})
     assert response.status == 201
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+# --- memory under a barrage of hostile requests (a real gateway process) ----------------------
+
+HOSTILE_PORT = 29281
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """VmRSS (now) and VmHWM (peak so far) of `pid`, in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields
+
+
+def hostile_bodies() -> list[tuple[bytes, dict[str, str]]]:
+    """One of each heavy refusal, at the default limits (1 MiB on the wire, 8 MiB inflated)."""
+    gzipped = {**JSON, "Content-Encoding": "gzip"}
+    tiny_elements = b"[" + b"0," * 4_000_000 + b"0]"  # under 8 MiB inflated; 4M list items
+    return [
+        (gzip.compress(b" " * 200_000_000, 9), gzipped),  # a bomb: 200 MB from ~200 KB
+        (gzip.compress(tiny_elements, 9), gzipped),  # parsed, then too many events
+        (b" " * 1_048_577, JSON),  # over the wire limit
+        (b"[" * 1_000_000, JSON),  # nesting
+    ]
+
+
+async def barrage(url: str, requests: int, concurrency: int = 8) -> list[int]:
+    """Send `requests` hostile requests, `concurrency` at a time; their statuses."""
+    bodies = hostile_bodies()
+    statuses: list[int] = []
+    gate = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession() as session:
+
+        async def one(i: int) -> None:
+            body, headers = bodies[i % len(bodies)]
+            # A stream, not bytes: aiohttp warns that large bytes block its event loop.
+            data = io.BytesIO(body)
+            async with gate, session.post(url, data=data, headers=headers) as response:
+                statuses.append(response.status)
+
+        await asyncio.gather(*(one(i) for i in range(requests)))
+    return statuses
+
+
+@pytest.fixture(scope="module")
+def hostile_gateway(pipeline: Pipeline) -> Iterator[ManagedProcess]:
+    """`python -m ingest_gateway` at its default limits, on the session pipeline."""
+    process = pipeline.start_gateway(HOSTILE_PORT)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def test_memory_stays_bounded_however_much_hostile_input_arrives(
+    hostile_gateway: ManagedProcess,
+) -> None:
+    assert hostile_gateway.process is not None
+    pid, url = hostile_gateway.process.pid, f"http://127.0.0.1:{HOSTILE_PORT}/telemetry"
+    assert set(await barrage(url, 40)) <= {400, 413}
+    after_first = memory_mib(pid)
+    statuses = await barrage(url, 200)  # five times as much of the same
+    after_second = memory_mib(pid)
+    assert set(statuses) <= {400, 413}, statuses
+    # Bounded: the peak is set by the limits and the concurrency, not by the volume, and what
+    # the first round left resident is not added to by the second.
+    assert after_second["VmHWM"] - after_first["VmHWM"] < 32, (after_first, after_second)
+    assert after_second["VmRSS"] - after_first["VmRSS"] < 32, (after_first, after_second)
+    assert after_second["VmHWM"] < 512, after_second
+    async with (  # and it still serves
+        aiohttp.ClientSession() as session,
+        session.post(url, data=VALID, headers=JSON) as response,
+    ):
+        assert response.status == 201

@@ -6,8 +6,6 @@ Kafka."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,11 +13,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
-from support.helpers import KEY_ALL, wait_http_ok
+from support.helpers import KEY_ALL
 from support.pipeline import Pipeline
-from support.services import TEST_STACK
-
-from devstack.processes import ManagedProcess
 
 FUZZ_PORT = 29280
 #: Cases per operation; with the negative ones and the three operations, a few thousand calls.
@@ -29,22 +24,9 @@ EXAMPLES = 1000
 @pytest.fixture(scope="module")
 def fuzzed_gateway(pipeline: Pipeline) -> Iterator[str]:
     """`python -m ingest_gateway` on the session pipeline; its base URL."""
-    process = ManagedProcess(
-        "gateway-fuzz",
-        [sys.executable, "-m", "ingest_gateway"],
-        log_path=TEST_STACK / "logs" / "gateway-fuzz.log",
-        env={
-            **os.environ,
-            **pipeline.env,
-            "OPS_API_KEYS": json.dumps({KEY_ALL: ["*"]}),
-            "OPS_GATEWAY_PORT": str(FUZZ_PORT),
-            "OPS_RATE_LIMIT_EVENTS_PER_S": "0",
-        },
-    ).start()
+    process = pipeline.start_gateway(FUZZ_PORT)
     try:
-        base = f"http://127.0.0.1:{FUZZ_PORT}"
-        wait_http_ok(f"{base}/readyz", process)
-        yield base
+        yield f"http://127.0.0.1:{FUZZ_PORT}"
     finally:
         process.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -27,7 +28,7 @@ class Pipeline:
     """Environment for one gateway + workers setup, and the workers it started."""
 
     env: dict[str, str]
-    workers: list[ManagedProcess] = field(default_factory=list)
+    workers: list[ManagedProcess] = field(default_factory=list)  #: and gateways, to stop
 
     @classmethod
     def create(cls, bootstrap: str, ingest_dsn: str, rollup_dsn: str, **extra: str) -> Pipeline:
@@ -81,8 +82,29 @@ class Pipeline:
             wait_http_ok(f"http://127.0.0.1:{port}/readyz", process, timeout=90)
         return process
 
+    def start_gateway(self, port: int, **extra_env: str) -> ManagedProcess:
+        """Start one `python -m ingest_gateway` on `port` with the test keys (no rate limit);
+        wait until ready. Stopped with the pipeline."""
+        name = f"gateway-{self.env['OPS_WORKER_APP_ID']}-{port}"
+        process = ManagedProcess(
+            name,
+            [sys.executable, "-m", "ingest_gateway"],
+            log_path=TEST_STACK / "logs" / f"{name}.log",
+            env={
+                **os.environ,
+                **self.env,
+                "OPS_API_KEYS": json.dumps({KEY_ALL: ["*"]}),
+                "OPS_GATEWAY_PORT": str(port),
+                "OPS_RATE_LIMIT_EVENTS_PER_S": "0",
+                **extra_env,
+            },
+        ).start()
+        self.workers.append(process)
+        wait_http_ok(f"http://127.0.0.1:{port}/readyz", process, timeout=90)
+        return process
+
     def stop(self) -> None:
-        """Stop every worker this pipeline started."""
+        """Stop every process this pipeline started."""
         for process in self.workers:
             process.stop()
 
