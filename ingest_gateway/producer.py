@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 
 from ops_common.http.errors import KafkaUnavailable
-from ops_common.kafka_client import BackgroundKafkaClient, add_metadata_backoff
+from ops_common.kafka_client import BackgroundKafkaClient
 from ops_common.settings import Settings
 
 from .breaker import KafkaBreaker
@@ -181,9 +181,6 @@ class EventProducer:
             # Undelivered batches expire after this, which frees the in-flight budget.
             request_timeout_ms=max(int(settings.produce_timeout_s * 1000) * 4, 10_000),
         )
-        # Without it the sender retries its metadata refresh in a tight loop while no broker
-        # is reachable (a core busy, hundreds of thousands of ERROR lines: aio-libs/aiokafka#496).
-        add_metadata_backoff(producer.client)
         return producer
 
 

@@ -1,12 +1,14 @@
 """Connecting an aiokafka client (producer or consumer) in the background, the one way every
 process does it: retry with back-off while Kafka is away, and never cancel a `start()` half-way
 (aiokafka leaks the bootstrap socket when a start is cancelled). Also a back-off for aiokafka's
-metadata refresh, which has none (`add_metadata_backoff`)."""
+metadata refresh, which has none (`add_metadata_backoff`, installed process-wide at start-up by
+`add_metadata_backoff_to_every_client`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Collection
 from typing import Any, Generic, Protocol, TypeVar
@@ -188,3 +190,20 @@ def add_metadata_backoff(client: AIOKafkaClient, *, max_s: float = METADATA_BACK
 
     patched: Any = client
     patched._metadata_update = _metadata_update_with_backoff
+
+
+def add_metadata_backoff_to_every_client(*, max_s: float = METADATA_BACKOFF_MAX_S) -> None:
+    """Give every `AIOKafkaClient` this process creates from now on the metadata back-off,
+    including the ones Faust builds inside its producer and consumers, which nothing else can
+    reach. Each process calls it once at start-up; calling it again changes nothing."""
+    original = AIOKafkaClient.__init__
+    if getattr(original, "_with_metadata_backoff", False):
+        return
+
+    @functools.wraps(original)
+    def init_with_backoff(self: AIOKafkaClient, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        add_metadata_backoff(self, max_s=max_s)
+
+    init_with_backoff._with_metadata_backoff = True  # type: ignore[attr-defined]
+    AIOKafkaClient.__init__ = init_with_backoff  # type: ignore[method-assign]

@@ -50,15 +50,16 @@ async def broker_outage(
 ) -> ScenarioResult:
     """Stop the (single) broker for `outage_s` during the load; start it again.
 
-    `max_cpu_cores`, when given, adds the claim that the gateway stays (nearly) idle while the
-    broker is down: the CPU it used per second stays under that many cores."""
+    `max_cpu_cores`, when given, adds the claims that the gateway and the worker stay (nearly)
+    idle while the broker is down: the CPU each used per second stays under that many cores."""
     tuning = env.services.tuning
     kafka = env.services.kafka
     events = int(rate * (before_s + outage_s + after_s))
     async with scenario_run(env, "broker-outage", 1) as run:
         timeline, gateway = run.timeline, run.gateway
         rss = RssSampler(lambda: pid_of(gateway))
-        sampling = asyncio.create_task(rss.run())
+        worker_use = RssSampler(lambda: pid_of(run.worker))
+        sampling = [asyncio.create_task(sampler.run()) for sampler in (rss, worker_use)]
         inflight: list[tuple[float, float]] = []
         gauging = asyncio.create_task(
             _gauge(
@@ -71,6 +72,7 @@ async def broker_outage(
         try:
             await sleep_until(record.started + before_s)
             lines_before = log_lines(gateway)
+            worker_lines_before = log_lines(run.worker)
             stop_begin = timeline.mark("broker stop (SIGTERM) sent")
             stopped = True
             await asyncio.to_thread(kafka.stop)
@@ -78,13 +80,14 @@ async def broker_outage(
             await sleep_until(stop_done + outage_s)
             start_begin = timeline.mark("broker starting")
             outage_lines = log_lines(gateway) - lines_before
+            worker_outage_lines = log_lines(run.worker) - worker_lines_before
             await asyncio.to_thread(kafka.start)
             stopped = False
             start_done = timeline.mark("broker listening")
             await load
             timeline.at(record.finished, "last answer of the load")
         finally:
-            await cancel(load, sampling, gauging)
+            await cancel(load, *sampling, gauging)
             if stopped:
                 await asyncio.to_thread(kafka.start)
         counts, timings = await settle(env, record)
@@ -110,6 +113,7 @@ async def broker_outage(
     late = rss.peak_mib(start_begin - third, start_begin)
     at_two_thirds = rss.last_mib(before=start_begin - third)
     cpu_down = rss.cpu_share(stop_done, start_begin)
+    worker_cpu_down = worker_use.cpu_share(stop_done, start_begin)
     # Undelivered batches expire after the producer's request timeout (see
     # ingest_gateway/producer.py); only an outage longer than that can show RSS level off.
     expiry = max(tuning.produce_timeout_s * 4, 10.0)
@@ -141,6 +145,9 @@ async def broker_outage(
         "gateway CPU while down, cores": cpu_down,
         "gateway CPU before the stop, cores": rss.cpu_share(record.started, stop_begin),
         "gateway log lines written while down": outage_lines,
+        "worker CPU while down, cores": worker_cpu_down,
+        "worker CPU before the stop, cores": worker_use.cpu_share(record.started, stop_begin),
+        "worker log lines written while down": worker_outage_lines,
     }
     result.checks += [
         Check(
@@ -180,12 +187,16 @@ async def broker_outage(
         ),
     ]
     if max_cpu_cores is not None:
-        result.checks.append(
+        result.checks += [
             Check(
-                f"the gateway stays idle while the broker is down (CPU < {max_cpu_cores} core)",
-                0 <= cpu_down < max_cpu_cores,
-                f"{cpu_down} cores while down ({result.facts['gateway CPU before the stop, cores']}"
-                f" before), {outage_lines:,} log lines written in the {outage_s:.0f} s",
+                f"the {name} stays idle while the broker is down (CPU < {max_cpu_cores} core)",
+                0 <= down_cpu < max_cpu_cores,
+                f"{down_cpu} cores while down ({result.facts[f'{name} CPU before the stop, cores']}"
+                f" before), {lines:,} log lines written in the {outage_s:.0f} s",
             )
-        )
+            for name, down_cpu, lines in (
+                ("gateway", cpu_down, outage_lines),
+                ("worker", worker_cpu_down, worker_outage_lines),
+            )
+        ]
     return result

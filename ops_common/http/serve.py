@@ -1,6 +1,7 @@
 """Running an aiohttp service process, the one way the gateway, the alert agent and the
 dashboard start: logging configured, the app built (a configuration error stops start-up with
-exit code 2 and says why), served on uvloop until SIGTERM/SIGINT."""
+exit code 2 and says why), aiokafka's metadata refresh given a back-off, served on uvloop until
+SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 import uvloop
 from aiohttp import web
 
+from ops_common.kafka_client import add_metadata_backoff_to_every_client
 from ops_common.logging import configure_logging
 from ops_common.settings import Settings
 
@@ -26,6 +28,9 @@ def serve(
     """Serve the app `build` makes until stopped; the process's exit code."""
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    # Without it aiokafka retries its metadata refresh in a tight loop while no broker is
+    # reachable: a core busy, hundreds of thousands of ERROR lines (aio-libs/aiokafka#496).
+    add_metadata_backoff_to_every_client()
     try:
         app = build(settings)
     except config_errors as exc:

@@ -7,11 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterator
 
 import aiokafka
+import pytest
 from aiokafka.client import AIOKafkaClient
 
-from ops_common.kafka_client import METADATA_BACKOFF_CHECKED, add_metadata_backoff
+from ops_common.kafka_client import (
+    METADATA_BACKOFF_CHECKED,
+    add_metadata_backoff,
+    add_metadata_backoff_to_every_client,
+)
 
 
 def test_the_installed_aiokafka_is_one_the_backoff_was_checked_against() -> None:
@@ -87,3 +93,25 @@ async def test_one_off_metadata_fetches_still_fail_fast() -> None:
     with contextlib.suppress(aiokafka.errors.KafkaError):
         await client.fetch_all_metadata()
     assert time.monotonic() - started < 0.5
+
+
+@pytest.fixture
+def restored_client_init() -> Iterator[None]:
+    """Undo the process-wide install after the test (other tests need the plain client)."""
+    original = AIOKafkaClient.__init__
+    try:
+        yield
+    finally:
+        AIOKafkaClient.__init__ = original  # type: ignore[method-assign]
+
+
+@pytest.mark.usefixtures("restored_client_init")
+async def test_installed_process_wide_it_reaches_clients_built_inside_libraries() -> None:
+    add_metadata_backoff_to_every_client(max_s=0.2)
+    add_metadata_backoff_to_every_client(max_s=0.2)  # a second call must not stack pauses
+    # A producer builds its AIOKafkaClient itself, as Faust's producer and consumers do.
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers="127.0.0.1:9", retry_backoff_ms=50)
+    try:
+        assert 2 <= await refreshes_in(producer.client, 1.0) <= 8
+    finally:
+        await producer.stop()
