@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 import faust
 from faust.tables.manager import TableManager
+from faust.types import TP
 from mode import Service
 from prometheus_client import CollectorRegistry
 
@@ -20,6 +22,7 @@ from .event_store import EventStore
 from .http_service import WorkerHttpService
 from .lifecycle import ResourceService
 from .metrics import WorkerMetrics
+from .offset_holes import OffsetHoles
 from .persist import BatchPersister
 from .windows.closer import WindowCloser
 from .windows.kpi_gauges import KpiGauges
@@ -27,6 +30,8 @@ from .windows.rollup_store import RollupStore
 from .windows.window_table import WindowTable
 
 WINDOW_TABLE = "windows-5m"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,6 +86,8 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
         KpiGauges(registry, settings.kpi_gauge_max_keys),
     )
 
+    holes = OffsetHoles()
+
     async def persist(stream: faust.StreamT) -> None:
         # Events are acked (their offsets become committable) only after the batch is stored
         # and its windows updated: one table write per window per batch.
@@ -88,16 +95,29 @@ def create_worker(settings: Settings, registry: CollectorRegistry | None = None)
         async for events in stream.noack_take(  # type: ignore[attr-defined]
             settings.worker_batch_max, within=settings.worker_batch_within_s
         ):
-            await persister.handle(
-                [
-                    ConsumedMessage(
-                        e.message.partition, e.message.offset, e.message.key, e.message.value
-                    )
-                    for e in events
-                ]
+            messages = [
+                ConsumedMessage(
+                    e.message.partition, e.message.offset, e.message.key, e.message.value
+                )
+                for e in events
+            ]
+            skipped = holes.find(
+                app.consumer_generation_id, ((m.partition, m.offset) for m in messages)
             )
+            await persister.handle(messages)
             for event in events:
                 await stream.ack(event)
+            await redeliver(skipped)
+
+    async def redeliver(skipped: dict[int, int]) -> None:
+        for partition, offset in skipped.items():
+            metrics.offset_holes.inc()
+            log.warning(
+                "offset %d of partition %d never reached the persist agent; seeking back to it",
+                offset,
+                partition,
+            )
+            await app.consumer.seek_wait({TP(settings.telemetry_topic, partition): offset})
 
     app.agent(telemetry, name="persist")(persist)
 

@@ -39,6 +39,12 @@ class WorkerMetrics:
             " PostgreSQL's absence failed, which worker_db_retries counts).",
             registry=registry,
         )
+        self.offset_holes = Counter(
+            "worker_offset_holes",
+            "Offsets the stream skipped (never handed to the persist agent); each one is"
+            " fetched again by seeking back (stream_workers/offset_holes.py).",
+            registry=registry,
+        )
         self.insert_duration = Histogram(
             "worker_insert_batch_duration_seconds",
             "Duration of one batch INSERT.",
