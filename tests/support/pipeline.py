@@ -25,10 +25,10 @@ from support.services import TEST_STACK
 
 @dataclass
 class Pipeline:
-    """Environment for one gateway + workers setup, and the workers it started."""
+    """Environment for one gateway + workers setup, and the processes it started."""
 
     env: dict[str, str]
-    workers: list[ManagedProcess] = field(default_factory=list)  #: and gateways, to stop
+    processes: list[ManagedProcess] = field(default_factory=list)  #: started here, to stop
 
     @classmethod
     def create(cls, bootstrap: str, ingest_dsn: str, rollup_dsn: str, **extra: str) -> Pipeline:
@@ -65,47 +65,37 @@ class Pipeline:
     def start_worker(self, port: int, *, wait: bool = True, **extra_env: str) -> ManagedProcess:
         """Start one `python -m stream_workers` serving HTTP on `port`; wait until ready."""
         name = f"worker-{self.env['OPS_WORKER_APP_ID']}-{port}"
-        process = ManagedProcess(
-            name,
-            [sys.executable, "-m", "stream_workers"],
-            log_path=TEST_STACK / "logs" / f"{name}.log",
-            env={
-                **os.environ,
-                **self.env,
-                "OPS_WORKER_HTTP_PORT": str(port),
-                "OPS_WORKER_DATA_DIR": str(TEST_STACK / name),
-                **extra_env,
-            },
-        ).start()
-        self.workers.append(process)
-        if wait:
-            wait_http_ok(f"http://127.0.0.1:{port}/readyz", process, timeout=90)
-        return process
+        env = {"OPS_WORKER_HTTP_PORT": str(port), "OPS_WORKER_DATA_DIR": str(TEST_STACK / name)}
+        return self._start("stream_workers", name, port, {**env, **extra_env}, wait=wait)
 
     def start_gateway(self, port: int, **extra_env: str) -> ManagedProcess:
         """Start one `python -m ingest_gateway` on `port` with the test keys (no rate limit);
         wait until ready. Stopped with the pipeline."""
+        env = {
+            "OPS_API_KEYS": json.dumps({KEY_ALL: ["*"]}),
+            "OPS_GATEWAY_PORT": str(port),
+            "OPS_RATE_LIMIT_EVENTS_PER_S": "0",
+        }
         name = f"gateway-{self.env['OPS_WORKER_APP_ID']}-{port}"
+        return self._start("ingest_gateway", name, port, {**env, **extra_env})
+
+    def _start(
+        self, module: str, name: str, port: int, env: dict[str, str], *, wait: bool = True
+    ) -> ManagedProcess:
         process = ManagedProcess(
             name,
-            [sys.executable, "-m", "ingest_gateway"],
+            [sys.executable, "-m", module],
             log_path=TEST_STACK / "logs" / f"{name}.log",
-            env={
-                **os.environ,
-                **self.env,
-                "OPS_API_KEYS": json.dumps({KEY_ALL: ["*"]}),
-                "OPS_GATEWAY_PORT": str(port),
-                "OPS_RATE_LIMIT_EVENTS_PER_S": "0",
-                **extra_env,
-            },
+            env={**os.environ, **self.env, **env},
         ).start()
-        self.workers.append(process)
-        wait_http_ok(f"http://127.0.0.1:{port}/readyz", process, timeout=90)
+        self.processes.append(process)
+        if wait:
+            wait_http_ok(f"http://127.0.0.1:{port}/readyz", process, timeout=90)
         return process
 
     def stop(self) -> None:
         """Stop every process this pipeline started."""
-        for process in self.workers:
+        for process in self.processes:
             process.stop()
 
 
